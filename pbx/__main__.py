@@ -1,0 +1,5 @@
+import sys
+
+from pbx.cli import main
+
+sys.exit(main())

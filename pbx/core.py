@@ -1,0 +1,378 @@
+"""PbxCore: the whole PBX as one pure object. Bytes and time in; effects and a deadline out.
+
+receive(data, source, now, wall) runs one step: the flood guard, the parser (a malformed request
+gets its 4xx here, an unanswerable one is dropped), the transaction layer (retransmissions are
+absorbed before anything else sees them), then the request's handler by method. Responses go to
+the client transactions (qualify OPTIONS). Timers of every part are merged into one deadline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from pbx import log
+from pbx.config import Config
+from pbx.config.models import User
+from pbx.registrar.bindings import Binding
+from pbx.registrar.records import from_record
+from pbx.registrar.registrar import QualifyContact, Registrar, RegistrarSettings
+from pbx.security.guard import Guard
+from pbx.sip.addr import Addr, response_destination
+from pbx.sip.digest import AuthResult, Credential, DigestAuth
+from pbx.sip.effects import Send
+from pbx.sip.errors import SipParseError
+from pbx.sip.headers import parse_uint
+from pbx.sip.message import REASONS, Headers, Request, Response, make_response
+from pbx.sip.parser import parse, parse_request_head_for_reply
+from pbx.sip.stack import ResponseReceived, TransactionLayer, TransactionTimedOut, new_branch
+from pbx.sip.transaction import TimerConfig
+from pbx.stats import Stats
+
+logger = log.get("pbx.core")
+
+Effect = Any  # Send | PersistBinding | DeleteBinding | ... (frozen dataclasses)
+
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY"
+ACCEPT = "application/sdp"
+SUPPORTED = "path, outbound, gruu, timer, replaces"
+KNOWN_METHODS = frozenset(
+    {"INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "REGISTER", "INFO", "UPDATE", "REFER", "NOTIFY",
+     "SUBSCRIBE", "PUBLISH", "MESSAGE", "PRACK"}
+)  # fmt: skip
+SUPPORTED_EXTENSIONS = frozenset({"path", "outbound", "gruu", "timer", "replaces"})
+URI_SCHEMES = frozenset({"sip", "sips", "tel"})
+
+
+class PbxCore:
+    def __init__(self, config: Config, now: float, wall: float) -> None:
+        self.stats = Stats()
+        self.local: list[tuple[str, str, int]] = []
+        self._qualify: dict[str, tuple[str, str]] = {}  # client tx key -> (aor, contact key)
+        self.apply_config(config, now, wall, initial=True)
+
+    # --- configuration ---------------------------------------------------------------------
+    def apply_config(self, config: Config, now: float, wall: float, initial: bool = False) -> list[Effect]:
+        self.config = config
+        sip = config.sip
+        self.timers = TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4)
+        self.server_name = sip.server_name
+        creds: dict[str, Credential] = {}
+        for d in config.devices:
+            if d.password is not None:
+                creds[d.username] = Credential.from_password(d.username, sip.realm, d.password)
+            elif d.ha1 is not None:
+                creds[d.username] = Credential(d.username, ha1_md5=d.ha1.lower())
+        self.credentials = creds
+        auth = DigestAuth(
+            realm=sip.realm,
+            secret=(config.auth.secret or "").encode(),
+            nonce_ttl=config.auth.nonce_ttl,
+            qop=config.auth.qop,
+            sha256=config.auth.sha256,
+        )
+        r = config.registrar
+        settings = RegistrarSettings(
+            min_expires=r.min_expires,
+            max_expires=r.max_expires,
+            default_expires=r.default_expires,
+            max_contacts=r.max_contacts,
+            qualify_interval=r.qualify_interval,
+        )
+        s = config.security
+        guard = Guard(
+            auth_failures_before_ban=s.auth_failures_before_ban,
+            failure_window=s.failure_window,
+            requests_per_second=s.requests_per_second,
+            ban_seconds=s.ban_seconds,
+            trusted=list(s.trusted),
+        )
+        if initial:
+            self.tx = TransactionLayer(self.timers)
+            self.auth = auth
+            self.registrar = Registrar(settings, auth, self.credentials.get)
+            self.guard = guard
+        else:
+            # Bindings, bans and live transactions survive a reload; settings change in place.
+            self.tx.timers = self.timers
+            self.auth = auth
+            self.registrar.settings = settings
+            self.registrar.auth = auth
+            self.registrar.lookup_credential = self.credentials.get
+            g = self.guard
+            g.threshold, g.window, g.rate = guard.threshold, guard.window, guard.rate
+            g.ban_seconds, g.trusted = guard.ban_seconds, guard.trusted
+            g._trusted_cache.clear()
+        return []
+
+    def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
+        """The addresses we listen on (after binding port 0); used for our own Via/Contact."""
+        self.local = list(listens)
+
+    def restore_bindings(self, records: list[dict[str, Any]], now: float, wall: float) -> list[Effect]:
+        """Bindings from the store after a restart; DeleteBinding for those expired meanwhile."""
+        bindings = []
+        for r in records:
+            try:
+                bindings.append(from_record(r))
+            except (KeyError, TypeError, ValueError):
+                logger.warning("binding_record_unreadable", record=str(r)[:200])
+        return list(self.registrar.load(bindings, now, wall))
+
+    # --- input -----------------------------------------------------------------------------
+    def receive(self, data: bytes, source: Addr, now: float, wall: float) -> list[Effect]:
+        if not self.guard.allow(source.host, now):
+            self.stats.dropped_banned += 1
+            return []
+        if len(data) <= 4 and not data.strip():
+            return []  # CRLF keep-alive (RFC 5626 3.5.1)
+        try:
+            msg = parse(
+                data,
+                stream=source.reliable,
+                max_size=self.config.sip.max_message_bytes,
+                max_headers=self.config.sip.max_headers,
+            )
+        except SipParseError as e:
+            return self._malformed(data, e, source)
+        if isinstance(msg, Response):
+            return self._on_response(msg, now)
+        return self._on_request(msg, source, now, wall)
+
+    def _malformed(self, data: bytes, e: SipParseError, source: Addr) -> list[Effect]:
+        head = parse_request_head_for_reply(data)
+        if head is None:
+            self.stats.parse_errors["dropped"] += 1
+            logger.debug("malformed_dropped", source=str(source), error=str(e))
+            return []
+        self.stats.parse_errors["answered"] += 1
+        logger.info("malformed_request", source=str(source), status=e.status_hint, error=str(e),
+                    call_id=head.call_id)  # fmt: skip
+        resp = make_response(head, e.status_hint, extra=self._server_header())
+        resp.reason = _reason_for(e)
+        self.stats.responses_out[(head.method, e.status_hint)] += 1
+        try:
+            dest = response_destination(head.top_via, source)
+        except SipParseError:
+            return []
+        return [Send(resp.render(), dest)]
+
+    def _on_response(self, resp: Response, now: float) -> list[Effect]:
+        try:
+            method = resp.cseq.method
+        except SipParseError:
+            return []
+        self.stats.responses_in[(method, resp.status)] += 1
+        out: list[Effect] = []
+        for ev in self.tx.receive_response(resp, now):
+            out.extend(self._on_tx_event(ev, now))
+        return out
+
+    def _on_request(self, req: Request, source: Addr, now: float, wall: float) -> list[Effect]:
+        fresh, effects = self.tx.receive_request(req, source, now)
+        if fresh is None:
+            return effects
+        req = fresh
+        self.stats.requests_in[req.method] += 1
+        if req.method == "ACK":
+            return effects  # ACK to a 2xx: no dialogs exist yet (the B2BUA issue adds them)
+        resp = self._handle(req, source, now, wall, effects)
+        if resp is not None:
+            self.stats.responses_out[(req.method, resp.status)] += 1
+            effects.extend(self.tx.respond(req, resp, now))
+        return effects
+
+    # --- request handlers -----------------------------------------------------------------
+    def _handle(
+        self, req: Request, source: Addr, now: float, wall: float, effects: list[Effect]
+    ) -> Response | None:
+        common = self._common_checks(req)
+        if common is not None:
+            return common
+        m = req.method
+        if m == "REGISTER":
+            return self._register(req, source, now, wall, effects)
+        if m == "OPTIONS":
+            return self._reply(req, 200, extra=self._capabilities())
+        if m == "INVITE":
+            return self._invite(req, source, now)
+        if m == "CANCEL":
+            return self._reply(req, 481)
+        if m in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER", "PRACK"):
+            return self._reply(req, 481)  # in-dialog requests; no dialogs until the B2BUA issue
+        if m in KNOWN_METHODS:
+            return self._reply(req, 405, extra=[("allow", ALLOW)])
+        return self._reply(req, 501, extra=[("allow", ALLOW)])
+
+    def _common_checks(self, req: Request) -> Response | None:
+        """RFC 3261 8.2.1-8.2.3 and 16.3: the checks a UAS makes before it looks at the method."""
+        h = req.headers
+        mf = h.get("max-forwards")
+        if req.uri.scheme not in URI_SCHEMES:
+            return self._reply(req, 416)  # RFC 4475 unkscm, novelsc
+        if mf is not None and parse_uint(mf, "Max-Forwards") == 0 and req.method != "OPTIONS":
+            return self._reply(req, 483)
+        if req.method not in ("ACK", "CANCEL"):
+            unsupported = [
+                opt
+                for name in ("require", "proxy-require")
+                for opt in h.get_all(name)
+                if opt.lower() not in SUPPORTED_EXTENSIONS
+            ]
+            if unsupported:
+                return self._reply(req, 420, extra=[("unsupported", ", ".join(unsupported))])
+        if req.body and req.method in ("INVITE", "UPDATE", "ACK", "PRACK"):
+            ctype = (h.get("content-type") or "").split(";")[0].strip().lower()
+            if ctype not in ("application/sdp", "multipart/mixed"):
+                return self._reply(req, 415, extra=[("accept", ACCEPT)])  # RFC 4475 invut
+        if req.method in ("INVITE", "OPTIONS"):
+            accepts = [a.split(";")[0].strip().lower() for a in h.get_all("accept")]
+            if accepts and not any(a in ("application/sdp", "application/*", "*/*") for a in accepts):
+                return self._reply(req, 406, extra=[("accept", ACCEPT)])  # RFC 4475 sdp01
+        return None
+
+    def _register(
+        self, req: Request, source: Addr, now: float, wall: float, effects: list[Effect]
+    ) -> Response:
+        outcome = self.registrar.handle(req, source, now, wall)
+        result = outcome.auth_result
+        if result is not None:
+            self.stats.auth_results[result.name.lower()] += 1
+            if result.is_failure and self.guard.auth_failed(source.host, outcome.username, now):
+                logger.warning("source_banned", source=source.host, account=outcome.username,
+                               call_id=req.call_id)  # fmt: skip
+        effects.extend(outcome.effects)
+        resp = outcome.response
+        for k, v in self._server_header():
+            resp.headers.add(k, v)
+        if resp.status == 200:
+            logger.info("registered", aor=outcome.username, call_id=req.call_id, source=str(source))
+        return resp
+
+    def _invite(self, req: Request, source: Addr, now: float) -> Response:
+        # The B2BUA (issue 4) takes over from here; until then a device must still authenticate,
+        # so an unauthenticated INVITE is challenged and an authenticated one has nowhere to go.
+        header = req.headers.get("proxy-authorization")
+        if header is None:
+            return self._reply(req, 407, extra=self._challenge("proxy-authenticate", now))
+        result, user = self.auth.verify(req.method, header, self.credentials.get, now, request_uri=req.uri)
+        self.stats.auth_results[result.name.lower()] += 1
+        if result is not AuthResult.OK:
+            if result.is_failure:
+                self.guard.auth_failed(source.host, user, now)
+            return self._reply(
+                req, 407, extra=self._challenge("proxy-authenticate", now, stale=result is AuthResult.STALE)
+            )
+        return self._reply(req, 480)
+
+    def _challenge(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
+        return [(header, v) for v in self.auth.challenge(now, stale=stale)]
+
+    def _reply(self, req: Request, status: int, extra: Sequence[tuple[str, str]] = ()) -> Response:
+        tag = secrets.token_hex(6) if status > 100 else None
+        return make_response(req, status, to_tag=tag, extra=[*extra, *self._server_header()])
+
+    def _server_header(self) -> list[tuple[str, str]]:
+        return [("server", self.server_name)]
+
+    def _capabilities(self) -> list[tuple[str, str]]:
+        return [("allow", ALLOW), ("accept", ACCEPT), ("supported", SUPPORTED)]
+
+    # --- timers ----------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        ds = [d for d in (self.tx.next_deadline(), self.registrar.next_deadline(), self.guard.next_deadline())
+              if d is not None]  # fmt: skip
+        return min(ds) if ds else None
+
+    def on_timer(self, now: float, wall: float) -> list[Effect]:
+        out: list[Effect] = []
+        for ev in self.tx.on_timer(now):
+            out.extend(self._on_tx_event(ev, now))
+        for e in self.registrar.on_timer(now):
+            if isinstance(e, QualifyContact):
+                out.extend(self._qualify_send(e.binding, now))
+            else:
+                out.append(e)
+        self.guard.on_timer(now)
+        return out
+
+    def _on_tx_event(self, ev: Effect, now: float) -> list[Effect]:
+        if isinstance(ev, Send):
+            return [ev]
+        if isinstance(ev, ResponseReceived):
+            target = self._qualify.pop(ev.key, None)
+            if target is not None and ev.response.status >= 200:
+                return list(self.registrar.qualify_result(target[0], target[1], True, now))
+            if target is not None:
+                self._qualify[ev.key] = target
+            return []
+        if isinstance(ev, TransactionTimedOut):
+            target = self._qualify.pop(ev.key, None)
+            if target is not None:
+                return list(self.registrar.qualify_result(target[0], target[1], False, now))
+            return []
+        return []
+
+    def _qualify_send(self, b: Binding, now: float) -> list[Effect]:
+        """OPTIONS to a registered contact (Asterisk's qualify): sent to where it registered from."""
+        dest = b.target
+        local = next((lt for lt in self.local if lt[0] == dest.transport), None)
+        if local is None:
+            return []
+        lhost = f"[{local[1]}]" if ":" in local[1] else local[1]
+        h = Headers()
+        h.add("via", f"SIP/2.0/{dest.transport.upper()} {lhost}:{local[2]};branch={new_branch()};rport")
+        h.add("max-forwards", "70")
+        h.add("from", f"<sip:pbx@{lhost}:{local[2]}>;tag={secrets.token_hex(6)}")
+        h.add("to", f"<{b.uri}>")
+        h.add("call-id", secrets.token_hex(12))
+        h.add("cseq", "1 OPTIONS")
+        h.add("user-agent", self.server_name)
+        req = Request("OPTIONS", b.uri, h)
+        key, effects = self.tx.send_request(req, dest, now)
+        self._qualify[key] = (b.aor, b.key)
+        self.stats.requests_out["OPTIONS"] += 1
+        return effects
+
+    # --- snapshots for the API and metrics -------------------------------------------------
+    def presence(self, now: float) -> list[tuple[User, list[str], int]]:
+        """Each user with the devices they are on and how many live contacts those have."""
+        out = []
+        for u in self.config.users:
+            devices = [
+                d.username for d in self.config.devices if d.user == u.extension or d.username == u.extension
+            ]
+            contacts = sum(len(self.registrar.bindings.lookup(d, now)) for d in devices)
+            out.append((u, devices, contacts))
+        return out
+
+    def lift_ban(self, ip: str) -> bool:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return self.guard.lift(ip)
+
+    def gauges(self, now: float) -> dict[str, float]:
+        return {
+            "registrations": float(len(self.registrar.bindings.all(now))),
+            "bans_active": float(len(self.guard.bans(now))),
+            "sip_transactions": float(self.tx.count()),
+        }
+
+    def counters(self) -> dict[str, float]:
+        st = self.tx.stats
+        return {
+            "sip_retransmissions_sent": float(st.retransmissions_sent),
+            "sip_retransmissions_absorbed": float(st.retransmissions_absorbed),
+            "sip_transaction_timeouts": float(sum(st.timeouts.values())),
+            "bans": float(self.guard.bans_total),
+        }
+
+
+def _reason_for(e: SipParseError) -> str:
+    base = REASONS.get(e.status_hint, "Bad Request")
+    detail = "".join(c for c in str(e)[:60] if c.isascii() and c.isprintable())
+    return f"{base} ({detail})" if detail else base

@@ -1,0 +1,35 @@
+"""Bindings as plain JSON-able records, for the store (and back after a restart)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from pbx.registrar.bindings import Binding
+from pbx.sip.addr import Addr
+
+
+def record_key(aor: str, contact_key: str) -> str:
+    return f"{aor}\x1f{contact_key}"
+
+
+def to_record(b: Binding) -> dict[str, Any]:
+    d = asdict(b)
+    d["source"] = [b.source.transport, b.source.host, b.source.port]
+    d["path"] = list(b.path)
+    # Monotonic times mean nothing after a restart; expires_wall carries the expiry.
+    d.pop("expires_at")
+    d.pop("last_qualified")
+    return d
+
+
+def from_record(d: dict[str, Any]) -> Binding:
+    t, h, p = d["source"]
+    fields = {k: v for k, v in d.items() if k not in ("source", "path")}
+    return Binding(
+        **fields,
+        source=Addr(t, h, int(p)),
+        path=tuple(d.get("path", ())),
+        expires_at=0.0,
+        last_qualified=None,
+    )

@@ -1,0 +1,167 @@
+"""The driver: feeds network input and timer expiry to the pure core and executes its effects.
+
+One asyncio timer for the whole daemon, re-armed after every step at `core.next_deadline()`
+(aioquic's pattern). Every step runs inside a try/except: one bad packet or one failing handler
+is logged and counted, and never stops the daemon. The destination allow-list is enforced here,
+at the only place bytes leave the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from pbx import log
+from pbx.clock import Clock
+from pbx.core import Effect, PbxCore
+from pbx.registrar.records import record_key, to_record
+from pbx.registrar.registrar import DeleteBinding, PersistBinding
+from pbx.sip.addr import Addr
+from pbx.sip.effects import Send
+from pbx.store.sqlite import Store
+
+logger = log.get("pbx.runtime")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class Transport(Protocol):
+    family_v6: bool
+
+    def send(self, data: bytes, dest: Addr) -> None: ...
+
+
+class AllowList:
+    """Destinations the daemon may send to. Checked per packet, so the common case is cached."""
+
+    def __init__(self, networks: Iterable[IpNetwork]) -> None:
+        self.networks = list(networks)
+        self._cache: dict[str, bool] = {}
+
+    def allows(self, host: str) -> bool:
+        ok = self._cache.get(host)
+        if ok is None:
+            try:
+                ip = ipaddress.ip_address(host)
+            except ValueError:
+                ok = False  # we only ever send to addresses, never resolve names a peer gives us
+            else:
+                if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                ok = any(ip in n for n in self.networks) and not _never(ip)
+            if len(self._cache) > 10000:
+                self._cache.clear()
+            self._cache[host] = ok
+        return ok
+
+
+def _never(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # Broadcast, multicast and unspecified addresses are never a SIP peer (RFC 4475 bcast).
+    if ip.is_multicast or ip.is_unspecified:
+        return True
+    return isinstance(ip, ipaddress.IPv4Address) and (ip == ipaddress.IPv4Address("255.255.255.255"))
+
+
+class Driver:
+    def __init__(
+        self,
+        core: PbxCore,
+        clock: Clock,
+        store: Store | None,
+        allow: AllowList,
+        on_effect: Callable[[Effect], None] | None = None,
+    ) -> None:
+        self.core = core
+        self.clock = clock
+        self.store = store
+        self.allow = allow
+        self.transports: dict[tuple[str, bool], Transport] = {}
+        self.on_effect = on_effect
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def add_transport(self, name: str, transport: Transport) -> None:
+        self.transports.setdefault((name, transport.family_v6), transport)
+
+    def feed(self, data: bytes, source: Addr) -> None:
+        try:
+            effects = self.core.receive(data, source, self.clock.now(), self.clock.wall())
+            self.execute(effects)
+        except Exception:
+            self.core.stats.handler_errors += 1
+            logger.exception("handler_error", source=str(source))
+        self.rearm()
+
+    def command(self, fn: Callable[[float, float], list[Effect]]) -> None:
+        """Run an API command as one core step, the same path a SIP event takes."""
+        effects = fn(self.clock.now(), self.clock.wall())
+        self.execute(effects)
+        self.rearm()
+
+    def execute(self, effects: list[Effect]) -> None:
+        if not effects:
+            return
+        store = self.store
+        began = False
+        try:
+            for e in effects:
+                if isinstance(e, Send):
+                    self._send(e)
+                elif isinstance(e, PersistBinding | DeleteBinding):
+                    if store is not None:
+                        if not began:
+                            store.begin()
+                            began = True
+                        if isinstance(e, PersistBinding):
+                            b = e.binding
+                            store.put("binding", record_key(b.aor, b.key), to_record(b), self.clock.wall())
+                        else:
+                            store.delete("binding", record_key(e.aor, e.contact_key))
+                if self.on_effect is not None:
+                    self.on_effect(e)
+        finally:
+            if began and store is not None:
+                store.commit()
+
+    def _send(self, e: Send) -> None:
+        dest = e.dest
+        if not self.allow.allows(dest.host):
+            self.core.stats.destinations_refused += 1
+            logger.info("destination_refused", dest=str(dest))
+            return
+        t = self.transports.get((dest.transport, ":" in dest.host))
+        if t is None:
+            self.core.stats.destinations_refused += 1
+            return
+        t.send(e.data, dest)
+
+    def on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        try:
+            effects = self.core.on_timer(self.clock.now(), self.clock.wall())
+            self.execute(effects)
+        except Exception:
+            self.core.stats.handler_errors += 1
+            logger.exception("timer_error")
+        self.rearm()
+
+    def rearm(self) -> None:
+        d = self.core.next_deadline()
+        if d is None or d == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = self.loop or asyncio.get_running_loop()
+        self.loop = loop
+        # clock.now() and loop.time() are both monotonic seconds; map through the difference.
+        delay = max(0.0, d - self.clock.now())
+        self._timer = loop.call_later(delay, self.on_timer)
+        self._timer_at = d
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
