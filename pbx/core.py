@@ -138,7 +138,9 @@ class PbxCore:
         except SipParseError as e:
             return self._malformed(data, e, source)
         if isinstance(msg, Response):
+            logger.debug("sip_response_in", status=msg.status, call_id=msg.call_id, source=str(source))
             return self._on_response(msg, now)
+        logger.debug("sip_request_in", method=msg.method, call_id=msg.call_id, source=str(source))
         return self._on_request(msg, source, now, wall)
 
     def _malformed(self, data: bytes, e: SipParseError, source: Addr) -> list[Effect]:
@@ -181,6 +183,7 @@ class PbxCore:
         resp = self._handle(req, source, now, wall, effects)
         if resp is not None:
             self.stats.responses_out[(req.method, resp.status)] += 1
+            logger.debug("sip_response_out", status=resp.status, method=req.method, call_id=req.call_id)
             effects.extend(self.tx.respond(req, resp, now))
         return effects
 

@@ -305,6 +305,7 @@ class PbxRounds:
         self.factory = factory
         self.round = -1
         self.pbx: Pbx | None = None
+        self.exit_codes: list[int] = []  # of the daemons stopped so far (SIGTERM: 0 expected)
 
     def get(self, round_: int) -> Pbx:
         if round_ != self.round or self.pbx is None:
@@ -316,7 +317,7 @@ class PbxRounds:
 
     def close(self) -> None:
         if self.pbx is not None:
-            self.pbx.stop()
+            self.exit_codes.append(self.pbx.stop())
             self.pbx = None
 
 
@@ -367,7 +368,9 @@ def test_torture_message(conformance_pbx: PbxRounds, name: str) -> None:
     expect = EXPECTED[name]
     options = expect if isinstance(expect, tuple) else (expect,)
     ex = exchange(pbx, with_rport(raw), wait_final=options != (DROP,))
-    assert ex.probe_status == 200, f"after {name} the PBX no longer answers OPTIONS ({ex.describe()})\n{pbx.log()}"
+    assert ex.probe_status == 200, (
+        f"after {name} the PBX no longer answers OPTIONS ({ex.describe()})\n{pbx.log()}"
+    )
     problem = check(expect, ex)
     assert problem is None, f"{name}: {problem}\n" + "\n---\n".join(
         a.decode(errors="replace") for a in ex.answers[:2]
@@ -385,3 +388,4 @@ def test_pbx_survives_all_messages(conformance_pbx: PbxRounds) -> None:
     assert pbx.running(), pbx.log()
     ex = exchange(pbx, options_request(pbx.sip_addr, ("127.0.0.1", 9), "final"), True)
     assert ex.finals == [200] and ex.probe_status == 200, ex.describe()
+    assert all(rc == 0 for rc in conformance_pbx.exit_codes), f"exit codes {conformance_pbx.exit_codes}"

@@ -16,7 +16,6 @@ from pbx.sip.addr import Addr
 
 ROOT = Path(__file__).parents[3]
 FIX = ROOT / "tests" / "fixtures"
-PHONE = Addr("udp", "127.0.0.1", 5070)
 
 
 @pytest.fixture
