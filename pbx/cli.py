@@ -1,4 +1,4 @@
-"""Command line: `pbx run | check-config | version` (SPEC section 9)."""
+"""Command line: `pbx run | check-config | explain | version` (SPEC section 9)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("check-config", help="validate the config and print every problem")
     c.add_argument("--config", type=Path, default=Path("config"))
     sub.add_parser("version", help="print the version")
+    _add_explain(sub)
     args = p.parse_args(argv)
 
     if args.cmd == "version":
@@ -25,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from pbx.config import ConfigError, load_config
 
+    if args.cmd == "explain":
+        return _explain(args)
     if args.cmd == "check-config":
         try:
             load_config(args.config)
@@ -40,6 +43,44 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return 1
+    return 0
+
+
+def _add_explain(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    e = sub.add_parser("explain", help="say which dialplan rule a dialled number hits, and why")
+    e.add_argument("--from", dest="caller", help="calling user extension or device name")
+    e.add_argument("--dial", required=True, help="the dialled string")
+    e.add_argument("--at", help="wall-clock time, e.g. '2026-11-22 18:05' (default: now)")
+    e.add_argument("--context", help="start in this context instead of the caller's")
+    e.add_argument("--config", type=Path, default=Path("config"))
+    e.add_argument("--dialplans", type=Path, default=Path("dialplans"))
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _explain(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime
+
+    from pbx.clock import SystemClock
+    from pbx.config import ConfigError, load_config
+    from pbx.dialplan import load_dialplans
+    from pbx.dialplan.explain import explain, parse_at, render_json, render_text
+
+    try:
+        wall = parse_at(args.at) if args.at else datetime.fromtimestamp(SystemClock().wall()).astimezone()
+    except ValueError as e:
+        print(f"pbx explain: --at: {e}", file=sys.stderr)
+        return 2
+    try:
+        plan = load_dialplans(args.dialplans, load_config(args.config))
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    decision = explain(plan, args.dial, wall, args.caller, args.context)
+    if args.json:
+        print(json.dumps(render_json(plan, decision), indent=2))
+    else:
+        print(render_text(plan, decision), end="")
     return 0
 
 

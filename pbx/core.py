@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pbx import log
+from pbx.calls.manager import CallInfo, CallManager
 from pbx.config import Config
 from pbx.config.models import User
 from pbx.registrar.bindings import Binding
@@ -27,7 +28,13 @@ from pbx.sip.errors import SipParseError
 from pbx.sip.headers import parse_uint
 from pbx.sip.message import REASONS, Headers, Request, Response, make_response
 from pbx.sip.parser import parse, parse_request_head_for_reply
-from pbx.sip.stack import ResponseReceived, TransactionLayer, TransactionTimedOut, new_branch
+from pbx.sip.stack import (
+    ResponseReceived,
+    StrayInvite2xx,
+    TransactionLayer,
+    TransactionTimedOut,
+    new_branch,
+)
 from pbx.sip.transaction import TimerConfig
 from pbx.stats import Stats
 
@@ -94,6 +101,10 @@ class PbxCore:
             self.auth = auth
             self.registrar = Registrar(settings, auth, self.credentials.get)
             self.guard = guard
+            self.b2bua = CallManager(
+                config, self.tx, self.registrar.bindings.lookup, lambda: self.local, self.timers,
+                server=self.server_name,
+            )  # fmt: skip
         else:
             # Bindings, bans and live transactions survive a reload; settings change in place.
             self.tx.timers = self.timers
@@ -105,6 +116,8 @@ class PbxCore:
             g.threshold, g.window, g.rate = guard.threshold, guard.window, guard.rate
             g.ban_seconds, g.trusted = guard.ban_seconds, guard.trusted
             g._trusted_cache.clear()
+            # Calls in progress keep their legs; new calls see the new users, devices and timers.
+            self.b2bua.config, self.b2bua.timers, self.b2bua.server = config, self.timers, self.server_name
         return []
 
     def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
@@ -139,7 +152,7 @@ class PbxCore:
             return self._malformed(data, e, source)
         if isinstance(msg, Response):
             logger.debug("sip_response_in", status=msg.status, call_id=msg.call_id, source=str(source))
-            return self._on_response(msg, now)
+            return self._on_response(msg, now, wall)
         logger.debug("sip_request_in", method=msg.method, call_id=msg.call_id, source=str(source))
         return self._on_request(msg, source, now, wall)
 
@@ -161,7 +174,7 @@ class PbxCore:
             return []
         return [Send(resp.render(), dest)]
 
-    def _on_response(self, resp: Response, now: float) -> list[Effect]:
+    def _on_response(self, resp: Response, now: float, wall: float) -> list[Effect]:
         try:
             method = resp.cseq.method
         except SipParseError:
@@ -169,7 +182,7 @@ class PbxCore:
         self.stats.responses_in[(method, resp.status)] += 1
         out: list[Effect] = []
         for ev in self.tx.receive_response(resp, now):
-            out.extend(self._on_tx_event(ev, now))
+            out.extend(self._on_tx_event(ev, now, wall))
         return out
 
     def _on_request(self, req: Request, source: Addr, now: float, wall: float) -> list[Effect]:
@@ -179,7 +192,7 @@ class PbxCore:
         req = fresh
         self.stats.requests_in[req.method] += 1
         if req.method == "ACK":
-            return effects  # ACK to a 2xx: no dialogs exist yet (the B2BUA issue adds them)
+            return [*effects, *self.b2bua.on_ack(req, now, wall)]  # the ACK of a 2xx: end to end
         resp = self._handle(req, source, now, wall, effects)
         if resp is not None:
             self.stats.responses_out[(req.method, resp.status)] += 1
@@ -200,11 +213,13 @@ class PbxCore:
         if m == "OPTIONS":
             return self._reply(req, 200, extra=self._capabilities())
         if m == "INVITE":
-            return self._invite(req, source, now)
+            return self._invite(req, source, now, wall, effects)
         if m == "CANCEL":
-            return self._reply(req, 481)
+            effects.extend(self.b2bua.on_cancel(req, now, wall))
+            return None
         if m in ("BYE", "INFO", "UPDATE", "NOTIFY", "REFER", "PRACK"):
-            return self._reply(req, 481)  # in-dialog requests; no dialogs until the B2BUA issue
+            effects.extend(self.b2bua.on_request(req, now, wall))  # in-dialog; unknown dialog: 481
+            return None
         if m in KNOWN_METHODS:
             return self._reply(req, 405, extra=[("allow", ALLOW)])
         return self._reply(req, 501, extra=[("allow", ALLOW)])
@@ -254,9 +269,15 @@ class PbxCore:
             logger.info("registered", aor=outcome.username, call_id=req.call_id, source=str(source))
         return resp
 
-    def _invite(self, req: Request, source: Addr, now: float) -> Response:
-        # The B2BUA (issue 4) takes over from here; until then a device must still authenticate,
-        # so an unauthenticated INVITE is challenged and an authenticated one has nowhere to go.
+    def _invite(
+        self, req: Request, source: Addr, now: float, wall: float, effects: list[Effect]
+    ) -> Response | None:
+        # A re-INVITE in one of our dialogs is authenticated by the dialog; anything else must come
+        # from a device that proves who it is (407 challenge, as REGISTER gets 401). The
+        # CallManager answers from there on.
+        if req.to.tag and self.b2bua.has_dialog(req):
+            effects.extend(self.b2bua.on_request(req, now, wall))
+            return None
         header = req.headers.get("proxy-authorization")
         if header is None:
             return self._reply(req, 407, extra=self._challenge("proxy-authenticate", now))
@@ -268,7 +289,12 @@ class PbxCore:
             return self._reply(
                 req, 407, extra=self._challenge("proxy-authenticate", now, stale=result is AuthResult.STALE)
             )
-        return self._reply(req, 480)
+        assert user is not None
+        if req.to.tag:  # authenticated, but for a dialog we do not have
+            effects.extend(self.b2bua.on_request(req, now, wall))
+            return None
+        effects.extend(self.b2bua.on_invite(req, source, user, now, wall))
+        return None
 
     def _challenge(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
         return [(header, v) for v in self.auth.challenge(now, stale=stale)]
@@ -285,14 +311,15 @@ class PbxCore:
 
     # --- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        ds = [d for d in (self.tx.next_deadline(), self.registrar.next_deadline(), self.guard.next_deadline())
-              if d is not None]  # fmt: skip
+        ds = [d for d in (self.tx.next_deadline(), self.registrar.next_deadline(), self.guard.next_deadline(),
+                          self.b2bua.next_deadline()) if d is not None]  # fmt: skip
         return min(ds) if ds else None
 
     def on_timer(self, now: float, wall: float) -> list[Effect]:
         out: list[Effect] = []
         for ev in self.tx.on_timer(now):
-            out.extend(self._on_tx_event(ev, now))
+            out.extend(self._on_tx_event(ev, now, wall))
+        out.extend(self.b2bua.on_timer(now, wall))
         for e in self.registrar.on_timer(now):
             if isinstance(e, QualifyContact):
                 out.extend(self._qualify_send(e.binding, now))
@@ -301,9 +328,13 @@ class PbxCore:
         self.guard.on_timer(now)
         return out
 
-    def _on_tx_event(self, ev: Effect, now: float) -> list[Effect]:
+    def _on_tx_event(self, ev: Effect, now: float, wall: float) -> list[Effect]:
         if isinstance(ev, Send):
             return [ev]
+        if isinstance(ev, ResponseReceived | TransactionTimedOut) and self.b2bua.owns(ev.key):
+            return self.b2bua.on_tx_event(ev, now, wall)
+        if isinstance(ev, StrayInvite2xx):
+            return self.b2bua.on_stray_2xx(ev.response)  # re-ACKed if it is one of our dialogs
         if isinstance(ev, ResponseReceived):
             target = self._qualify.pop(ev.key, None)
             if target is not None and ev.response.status >= 200:
@@ -350,6 +381,9 @@ class PbxCore:
             contacts = sum(len(self.registrar.bindings.lookup(d, now)) for d in devices)
             out.append((u, devices, contacts))
         return out
+
+    def calls(self, now: float) -> list[CallInfo]:
+        return self.b2bua.snapshot(now)
 
     def lift_ban(self, ip: str) -> bool:
         try:

@@ -31,6 +31,7 @@ except ImportError:  # pragma: no cover - PyYAML built without libyaml
     from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 _INT = "tag:yaml.org,2002:int"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"  # 2026-13-01 would crash the constructor; dates stay text
 
 
 class _Loader(_SafeLoader):
@@ -42,7 +43,7 @@ class _Loader(_SafeLoader):
     """
 
     yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag != _INT]
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT, _TIMESTAMP)]
         for first, resolvers in _SafeLoader.yaml_implicit_resolvers.items()
     }
 

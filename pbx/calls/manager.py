@@ -1,0 +1,427 @@
+# How this works
+# --------------
+# The CallManager is the transaction user (RFC 3261 layering: transaction -> dialog -> call) for
+# everything that belongs to calls: the initial INVITE (after PbxCore authenticated it), ACK of a
+# 2xx, CANCEL, and requests inside a dialog (BYE, re-INVITE, UPDATE, INFO, ...). It finds the
+# call of a message by
+#   - dialog id (Call-ID, our tag) for in-dialog requests and ACKs: our tag is the To tag of the
+#     peer's requests on both kinds of leg (12.2.2), so one dict serves A and B legs;
+#   - the INVITE server transaction key for CANCEL (9.2, via TransactionLayer.cancel_target);
+#   - the client transaction key for responses and timeouts of requests we sent (`Pending`).
+# It sends through the TransactionLayer it shares with PbxCore and collects the effects of one
+# step in an outbox, so each entry point returns the `Send`s and call events of that step.
+#
+# Routing: `resolve_target(dialled, caller)` says whom to ring (`Ring`) or why not (`Reject`);
+# it is the seam for the dialplan, which will replace it (`CallManager.resolver`). The manager
+# expands users to their devices' registered contacts and rings them all (parallel fork).
+#
+# Timers: one min-heap of (deadline, seq, call id, kind) with lazy deletion: an entry counts only
+# while the call still holds that deadline for that kind (`Call.timers`).
+"""CallManager: the TU for calls; maps SIP messages to calls and owns the calls' deadlines."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pbx import log
+from pbx.calls.call import ALLOW, Call, CallStarted, CallState, Pending
+from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
+from pbx.config import Config
+from pbx.registrar.bindings import Binding
+from pbx.sip.addr import Addr
+from pbx.sip.effects import Send
+from pbx.sip.errors import SipParseError
+from pbx.sip.headers import parse_uint
+from pbx.sip.message import Request, Response, make_response
+from pbx.sip.stack import ResponseReceived, StackOutput, TransactionLayer, TransactionTimedOut, server_key
+from pbx.sip.transaction import TimerConfig
+
+logger = log.get("pbx.calls")
+
+Local = tuple[str, str, int]  # (transport, host, port) the PBX listens on
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    device: str  # the authenticated device (digest user name)
+    extension: str | None  # the user logged in there; None: nobody (emergency numbers only)
+    display: str
+    source: Addr
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """Ring every registered contact of these users' devices and of these devices."""
+
+    users: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    status: int
+    reason: str | None = None
+
+
+Resolution = Ring | Reject
+Resolver = Callable[[str, Caller], Resolution]
+
+
+@dataclass(frozen=True, slots=True)
+class LegInfo:
+    id: str
+    role: str
+    state: str
+    peer: str
+    sip_call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    call_id: str
+    caller: str
+    callee: str
+    state: str
+    started_wall: float
+    answered_wall: float | None
+    duration: float
+    legs: tuple[LegInfo, ...]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '" '
+
+
+class CallManager:
+    def __init__(
+        self,
+        config: Config,
+        tx: TransactionLayer,
+        lookup: Callable[[str, float], list[Binding]],
+        local: Callable[[], Sequence[Local]],
+        timers: TimerConfig,
+        server: str = "pbx",
+        ring_timeout: float = 30.0,
+    ) -> None:
+        self.config = config
+        self.tx = tx
+        self.lookup = lookup
+        self.local = local
+        self.timers = timers
+        self.server = server
+        self.ring_timeout = ring_timeout
+        self.resolver: Resolver = self.resolve_target
+        self._calls: dict[str, Call] = {}
+        self._dialogs: dict[tuple[str, str], tuple[Call, Leg]] = {}
+        self._by_invite: dict[str, Call] = {}
+        self._client: dict[str, Pending] = {}
+        self._heap: list[tuple[float, int, str, str]] = []
+        self._seq = itertools.count()
+        self._out: list[object] = []
+
+    # --- routing seam ----------------------------------------------------------------------------
+    def resolve_target(self, dialled: str, caller: Caller) -> Resolution:
+        """Internal calls only: a user's extension rings that user. The dialplan replaces this."""
+        if caller.extension is None and dialled not in self.config.emergency_numbers:
+            return Reject(403, "Not Logged In")
+        if self.config.user(dialled) is None:
+            return Reject(404)
+        return Ring(users=(dialled,))
+
+    def caller_for(self, device: str, source: Addr) -> Caller:
+        d = self.config.device(device)
+        ext = d.user if d is not None and d.user is not None else device
+        user = self.config.user(ext)
+        if user is None:
+            return Caller(device, None, "", source)
+        return Caller(device, ext, user.name, source)
+
+    def contacts(self, ring: Ring, caller: Caller, now: float) -> list[tuple[str, Binding]]:
+        """(device, binding) for every live contact to ring, the caller's own device left out."""
+        devices = [
+            d.username
+            for u in ring.users
+            for d in self.config.devices
+            if d.user == u or (d.user is None and d.username == u)
+        ]
+        devices += [d for d in ring.devices if d not in devices]
+        out: list[tuple[str, Binding]] = []
+        for dev in dict.fromkeys(devices):
+            if dev != caller.device:
+                out += [(dev, b) for b in self.lookup(dev, now)]
+        return out
+
+    # --- the outbox and the CallContext protocol ------------------------------------------------
+    def _take(self) -> list[object]:
+        out, self._out = self._out, []
+        return out
+
+    def _add(self, effects: list[StackOutput]) -> None:
+        self._out.extend(effects)
+
+    def send_request(self, p: Pending, now: float) -> None:
+        key, effects = self.tx.send_request(p.sent, p.leg.dest, now)
+        self._client[key] = p
+        p.call.client_keys.add(key)
+        if p.kind == "invite":
+            p.leg.invite_key = key
+        self._add(effects)
+
+    def respond(self, key: str, resp: Response, now: float) -> None:
+        self._add(self.tx.respond(key, resp, now))
+
+    def send(self, data: bytes, dest: Addr) -> None:
+        self._out.append(Send(data, dest))
+
+    def arm(self, call: Call, kind: str, when: float) -> None:
+        call.timers[kind] = when
+        heapq.heappush(self._heap, (when, next(self._seq), call.id, kind))
+
+    def disarm(self, call: Call, kind: str) -> None:
+        call.timers.pop(kind, None)
+
+    def emit(self, event: object) -> None:
+        self._out.append(event)
+
+    def _reply(self, req: Request, status: int, now: float, reason: str | None = None) -> None:
+        tag = None if status == 100 else secrets.token_hex(6)
+        resp = make_response(req, status, reason, to_tag=tag, extra=[("server", self.server)])
+        self._add(self.tx.respond(req, resp, now))
+
+    # --- local addresses ---------------------------------------------------------------------------
+    def _local_for(self, transport: str) -> tuple[str, str] | None:
+        """(sent-by "host:port", Contact value) of our listen address for this transport."""
+        loc = next((lt for lt in self.local() if lt[0] == transport), None)
+        if loc is None:
+            return None
+        host = f"[{loc[1]}]" if ":" in loc[1] else loc[1]
+        tp = "" if transport == "udp" else f";transport={transport}"
+        return f"{host}:{loc[2]}", f"<sip:pbx@{host}:{loc[2]}{tp}>"
+
+    # --- entry points ------------------------------------------------------------------------------
+    def on_invite(self, req: Request, source: Addr, device: str, now: float, wall: float) -> list[object]:
+        """A new, authenticated INVITE from `device`: resolve, then fork to every contact."""
+        caller = self.caller_for(device, source)
+        dialled = req.uri.user_unescaped or ""
+        res = self.resolver(dialled, caller)
+        if isinstance(res, Reject):
+            logger.info("call_rejected", call_id=req.call_id, dialled=dialled, status=res.status)
+            self._reply(req, res.status, now, res.reason)
+            return self._take()
+        a_local = self._local_for(source.transport)
+        targets = [(d, b) for d, b in self.contacts(res, caller, now) if self._local_for(b.target.transport)]
+        if a_local is None or not targets:
+            logger.info("call_unavailable", call_id=req.call_id, dialled=dialled)
+            self._reply(req, 480, now)
+            return self._take()
+        call = self._new_call(req, source, caller, dialled, a_local, now, wall)
+        self._reply(req, 100, now)
+        mf = parse_uint(req.headers.get("max-forwards") or "70", "Max-Forwards", 255) - 1
+        for i, (dev, binding) in enumerate(targets, 1):
+            self._fork(call, i, dev, binding, caller, dialled, max(mf, 0), now)
+        self.arm(call, "ring", now + self.ring_timeout)
+        self.emit(CallStarted(call.id, caller.extension or caller.device, dialled, wall))
+        logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, legs=len(targets))
+        return self._take()
+
+    def _new_call(self, req: Request, source: Addr, caller: Caller, dialled: str,
+                  local: tuple[str, str], now: float, wall: float) -> Call:  # fmt: skip
+        contacts = req.contacts
+        a = Leg(
+            id="a", role=Role.UAS, call_id=req.call_id, local_tag=new_tag(),
+            local_uri=without_tag(req.to), remote_uri=without_tag(req.from_),
+            remote_target=contacts[0].uri.text if contacts else req.from_.uri.text,
+            dest=source, contact=local[1], via_host=local[0], user_agent=self.server,
+            remote_tag=req.from_.tag, remote_cseq=req.cseq.number,
+            route_set=req.headers.get_all("record-route"), peer_name=caller.device,
+            invite=req, invite_key=server_key(req),
+        )  # fmt: skip
+        call = Call(secrets.token_hex(8), self, a, caller.extension or caller.device, dialled, now, wall,
+                    self.server)  # fmt: skip
+        self._calls[call.id] = call
+        self._dialogs[(a.call_id, a.local_tag)] = (call, a)
+        self._by_invite[a.invite_key] = call
+        return call
+
+    def _fork(self, call: Call, i: int, device: str, b: Binding, caller: Caller, dialled: str,
+              mf: int, now: float) -> None:  # fmt: skip
+        dest = b.target
+        local = self._local_for(dest.transport)
+        assert local is not None
+        host = local[0]
+        a_inv = call.a.invite
+        assert a_inv is not None
+        disp = _quote(caller.display) if caller.display else ""
+        leg = Leg(
+            id=f"b{i}", role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
+            local_uri=f"{disp}<sip:{caller.extension or caller.device}@{host}>",
+            remote_uri=f"<sip:{dialled}@{host}>", remote_target=b.uri, dest=dest,
+            contact=local[1], via_host=host, user_agent=self.server, peer_name=device,
+        )  # fmt: skip
+        req = leg.request("INVITE", a_inv.body, [*content_headers(a_inv), ("allow", ALLOW)])
+        req.headers.set("max-forwards", str(mf))
+        leg.invite = req
+        call.bs.append(leg)
+        self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
+        self.send_request(Pending("invite", call, leg, req), now)
+
+    def on_cancel(self, req: Request, now: float, wall: float) -> list[object]:
+        """CANCEL (9.2): 200 if it matches an INVITE transaction, and the call stops ringing."""
+        key = self.tx.cancel_target(req)
+        if key is None:
+            self._reply(req, 481, now)
+            return self._take()
+        call = self._by_invite.get(key)
+        tag = call.a.local_tag if call is not None else secrets.token_hex(6)
+        resp = make_response(req, 200, to_tag=tag, extra=[("server", self.server)])
+        self._add(self.tx.respond(req, resp, now))
+        if call is not None and call.state is CallState.SETUP:
+            logger.info("call_cancelled", call_id=call.id)
+            call.cancel_by_caller(now, wall)
+            self._collect(call)
+        return self._take()
+
+    def _dialog_of(self, req: Request) -> tuple[Call, Leg] | None:
+        try:
+            tag, remote = req.to.tag, req.from_.tag
+        except SipParseError:
+            return None
+        found = self._dialogs.get((req.call_id, tag)) if tag else None
+        if found is None:
+            return None
+        leg = found[1]
+        if leg.remote_tag is not None and remote != leg.remote_tag:
+            return None
+        return found
+
+    def has_dialog(self, req: Request) -> bool:
+        return self._dialog_of(req) is not None
+
+    def on_request(self, req: Request, now: float, wall: float) -> list[object]:
+        """A request inside a dialog (it has a To tag): BYE, re-INVITE, UPDATE, INFO, ..."""
+        found = self._dialog_of(req)
+        if found is None or not found[1].live:
+            self._reply(req, 481, now)
+            return self._take()
+        call, leg = found
+        if not leg.check_remote_cseq(req):
+            self._reply(req, 500, now, "CSeq Out Of Order")
+            return self._take()
+        key = server_key(req)
+        m = req.method
+        if m == "BYE":
+            call.on_bye(leg, req, key, now, wall)
+        elif m in ("INVITE", "UPDATE", "INFO"):
+            call.on_in_dialog(leg, req, key, now)
+        elif m == "OPTIONS":
+            self._reply(req, 200, now)
+        else:
+            self._reply(req, 501, now)  # REFER, NOTIFY, PRACK ...: not relayed yet
+        self._collect(call)
+        return self._take()
+
+    def on_ack(self, req: Request, now: float, wall: float) -> list[object]:
+        """The ACK of a 2xx (end to end, passed up by the transaction layer)."""
+        found = self._dialog_of(req)
+        if found is not None:
+            found[0].on_ack(found[1], req)
+        return self._take()
+
+    def on_stray_2xx(self, resp: Response) -> list[object]:
+        """A 2xx to one of our INVITEs after its transaction ended: our ACK was lost, send it again."""
+        try:
+            found = self._dialogs.get((resp.call_id, resp.from_.tag or ""))
+        except SipParseError:
+            return []
+        if found is not None and found[1].ack is not None:
+            self.send(found[1].ack, found[1].dest)
+        return self._take()
+
+    def owns(self, key: str) -> bool:
+        return key in self._client
+
+    def on_tx_event(
+        self, ev: ResponseReceived | TransactionTimedOut, now: float, wall: float
+    ) -> list[object]:
+        p = self._client.get(ev.key)
+        if p is None:
+            return []
+        call, leg = p.call, p.leg
+        if isinstance(ev, ResponseReceived):
+            final = ev.response.status >= 200
+            if final and p.sent.method != "INVITE":
+                self._forget(ev.key)
+            if p.kind == "invite":
+                call.on_b_response(leg, ev.response, now, wall)
+            elif p.kind == "bye" and final:
+                leg.to(LegState.ENDED)
+            elif p.kind == "relay":
+                call.on_relay_response(p, ev.response, now, wall)
+        else:
+            self._forget(ev.key)
+            if p.kind == "invite":
+                call.on_b_timeout(leg, now, wall)
+            elif p.kind in ("bye", "cancel") and leg.state is LegState.TERMINATING:
+                leg.to(LegState.ENDED)
+            elif p.kind == "relay":
+                call.on_relay_timeout(p, now, wall)
+        self._collect(call)
+        return self._take()
+
+    def _forget(self, key: str) -> None:
+        p = self._client.pop(key, None)
+        if p is not None:
+            p.call.client_keys.discard(key)
+
+    def _collect(self, call: Call) -> None:
+        """Forget a call once it has ended and none of its legs has anything left to do."""
+        if not call.done or call.id not in self._calls:
+            return
+        del self._calls[call.id]
+        call.timers.clear()
+        for leg in call.legs:
+            self._dialogs.pop((leg.call_id, leg.local_tag), None)
+        self._by_invite.pop(call.a.invite_key, None)
+        for key in call.client_keys:
+            self._client.pop(key, None)
+
+    # --- timers ----------------------------------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap:
+            when, _, cid, kind = heap[0]
+            call = self._calls.get(cid)
+            if call is not None and call.timers.get(kind) == when:
+                return when
+            heapq.heappop(heap)
+        return None
+
+    def on_timer(self, now: float, wall: float) -> list[object]:
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, cid, kind = heapq.heappop(heap)
+            call = self._calls.get(cid)
+            if call is None or call.timers.get(kind) != when:
+                continue
+            del call.timers[kind]
+            call.on_timer(kind, now, wall)
+            self._collect(call)
+        return self._take()
+
+    # --- snapshots -------------------------------------------------------------------------------
+    def snapshot(self, now: float) -> list[CallInfo]:
+        out = []
+        for c in self._calls.values():
+            if c.state is CallState.ENDED:
+                continue
+            legs = tuple(LegInfo(x.id, x.role.value, x.state.value, x.peer_name, x.call_id) for x in c.legs)
+            out.append(CallInfo(c.id, c.caller, c.callee, c.state.value, c.started_wall, c.answered_wall,
+                                now - c.started, legs))  # fmt: skip
+        return out
+
+    def count(self) -> int:
+        return len(self._calls)

@@ -1,0 +1,34 @@
+"""Dialplans: `dialplans/*.yaml` -> a validated `Dialplan` that routes dialled strings (pure)."""
+
+from pbx.dialplan.load import load_dialplans
+from pbx.dialplan.model import (
+    Action,
+    Announcement,
+    Feature,
+    Ivr,
+    Reject,
+    RingDevice,
+    RingQueue,
+    RingUser,
+    ToTrunk,
+)
+from pbx.dialplan.router import MAX_GOTO, TRUNK_CONTEXT, Decision, Dialplan, Step, route
+
+__all__ = [
+    "MAX_GOTO",
+    "TRUNK_CONTEXT",
+    "Action",
+    "Announcement",
+    "Decision",
+    "Dialplan",
+    "Feature",
+    "Ivr",
+    "Reject",
+    "RingDevice",
+    "RingQueue",
+    "RingUser",
+    "Step",
+    "ToTrunk",
+    "load_dialplans",
+    "route",
+]

@@ -1,0 +1,122 @@
+"""`dialplans/*.yaml` -> `Dialplan`, or a `ConfigError` listing every problem as `file:line: message`.
+
+Same machinery as pbx.config.load, reused rather than copied: each file is composed into a node
+tree (lines kept), every top-level key is a context (which may appear in one file only), pydantic
+validates all contexts in one go with a `RuleContext` (the system config and the context names) so
+that references to unknown users, queues, trunks and contexts are errors located at the value, and
+each error's loc (`("default", 3, "ring_user")`) is walked back down the node tree to a line.
+Checks that start from the system config (a user's context that no dialplan defines) have no line
+in a dialplan file and are reported against the directory.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from pbx.config import Config, ConfigError, Problem
+from pbx.config.load import (
+    _by_place,
+    _explain,
+    _find_duplicate_keys,
+    _line,
+    _place,
+    _read,
+    _Section,
+    _Unreadable,
+)
+from pbx.dialplan.model import Rule, RuleContext
+from pbx.dialplan.router import CompiledRule, Dialplan
+
+_CONTEXT_NAME = re.compile(r"[A-Za-z0-9_.:+-]+")
+_ADAPTER: TypeAdapter[dict[str, tuple[Rule, ...]]] = TypeAdapter(dict[str, tuple[Rule, ...]])
+
+
+def load_dialplans(dialplan_dir: Path, config: Config) -> Dialplan:
+    """Read and validate every `*.yaml` file in `dialplan_dir` against `config`."""
+    where = str(dialplan_dir)
+    if not dialplan_dir.is_dir():
+        reason = "is not a directory" if dialplan_dir.exists() else "does not exist"
+        raise ConfigError([Problem(where, 0, f"dialplan directory {reason}")])
+
+    problems: list[Problem] = []
+    sections: dict[str, _Section] = {}
+    fatal = False
+    for path in sorted(dialplan_dir.glob("*.yaml")):
+        file = str(path)
+        try:
+            root, data = _read(path)
+        except _Unreadable as exc:
+            problems.append(exc.problem)
+            fatal = True
+            continue
+        if root is None:
+            continue
+        _find_duplicate_keys(file, root, problems)
+        if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
+            problems.append(Problem(file, _line(root), "the file must map context names to lists of rules"))
+            fatal = True
+            continue
+        for key, value in root.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name is None or name not in data or not _CONTEXT_NAME.fullmatch(name):
+                message = "not a context name (use letters, digits and . _ - : +)"
+                problems.append(Problem(file, _line(key), f"{name or '?'}: {message}"))
+                continue
+            if name in sections and sections[name].file != file:
+                first = sections[name]
+                message = f"{name}: context already defined at {first.file}:{_line(first.key)}"
+                problems.append(Problem(file, _line(key), message))
+                continue
+            sections[name] = _Section(file, key, value, data[name])
+    if fatal:
+        raise ConfigError(_by_place(problems))
+
+    names = frozenset(sections)
+    merged = {name: s.data if s.data is not None else [] for name, s in sections.items()}
+    parsed: dict[str, tuple[Rule, ...]] = {}
+    try:
+        parsed = _ADAPTER.validate_python(merged, context=RuleContext(config, names))
+    except ValidationError as exc:
+        for error in exc.errors():
+            for loc, message in _explain(error):
+                problems.append(_place(where, sections, loc, message, error["type"]))
+    problems += _config_references(where, config, sections)
+    if problems:
+        raise ConfigError(_by_place(problems))
+
+    contexts: dict[str, tuple[CompiledRule, ...]] = {}
+    for name, rules in parsed.items():
+        section = sections[name]
+        items = section.value.value if isinstance(section.value, yaml.SequenceNode) else []
+        contexts[name] = tuple(
+            CompiledRule(name, i + 1, f"{section.file}:{_line(items[i])}", rule, rule.match.matcher())
+            for i, rule in enumerate(rules)
+        )
+    return Dialplan(contexts, config)
+
+
+def _config_references(where: str, config: Config, sections: dict[str, _Section]) -> list[Problem]:
+    problems = []
+    for user in config.users:
+        if user.context not in sections:
+            message = f"user {user.extension} has context '{user.context}', which no dialplan defines"
+            problems.append(Problem(where, 0, message))
+    for device in config.devices:
+        if device.context is not None and device.context not in sections:
+            message = f"device {device.username} has context '{device.context}', which no dialplan defines"
+            problems.append(Problem(where, 0, message))
+    groups = {g for user in config.users for g in user.groups}
+    trunks = {t.name for t in config.trunks}
+    for name, section in sections.items():
+        kind, _, rest = name.partition(":")
+        if kind == "group" and rest not in groups:
+            problems.append(
+                Problem(section.file, _line(section.key), f"{name}: no user is in group '{rest}'")
+            )
+        if kind == "from-trunk" and rest and rest not in trunks:
+            problems.append(Problem(section.file, _line(section.key), f"{name}: unknown trunk '{rest}'"))
+    return problems
