@@ -161,6 +161,9 @@ class Call:
     client_keys: set[str] = field(default_factory=set)
     reinvite_pending: bool = False
     early_media: Leg | None = None  # the B leg whose early SDP A got
+    direction: str = "internal"  # internal, outbound (to a trunk) or inbound (from a trunk)
+    did: str | None = None  # inbound: the number the caller dialled at the carrier
+    trunk: str | None = None  # the trunk the call came in from or goes out through
 
     def to(self, new: CallState) -> None:
         if new is self.state:
