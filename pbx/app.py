@@ -11,18 +11,25 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Generator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from pbx import log
-from pbx.api.app import create_app
-from pbx.api.schemas import Ban, Registration, UserPresence
+from pbx.api.app import BadParameter, NoDialplan, create_app
+from pbx.api.schemas import Ban, CallLeg, HistoryEntry, HistoryPage, LiveCall, Registration, UserPresence
+from pbx.calls.manager import CallInfo
 from pbx.clock import SystemClock
 from pbx.config import Config, ConfigError, load_config
 from pbx.core import PbxCore
+from pbx.dialplan import Dialplan, default_dialplan_dir, load_dialplans, load_optional_dialplans
+from pbx.dialplan.explain import explain, parse_at, render_json
+from pbx.history import ConfigDirectory, HistoryRecorder, decode_cursor, encode_cursor
 from pbx.metrics import PbxCollector, make_registry, render
 from pbx.runtime import AllowList, Driver
+from pbx.stats import CallStats
 from pbx.store.sqlite import Store
 from pbx.transport.tcp import TcpTransport
 from pbx.transport.udp import UdpTransport
@@ -39,22 +46,26 @@ class _QuietServer(uvicorn.Server):
 
 
 class Daemon:
-    def __init__(self, config_dir: Path, data_dir: Path) -> None:
+    def __init__(self, config_dir: Path, data_dir: Path, dialplan_dir: Path | None = None) -> None:
         self.config_dir = config_dir
         self.data_dir = data_dir
+        self.dialplan_dir = dialplan_dir if dialplan_dir is not None else default_dialplan_dir(config_dir)
         self.config: Config = load_config(config_dir)
+        self.dialplan: Dialplan | None = load_optional_dialplans(self.dialplan_dir, self.config)
         log.setup(self.config.logging.level)
         self.clock = SystemClock()
         self.store = Store(data_dir / "pbx.sqlite3", self.config.node.id)
-        self.core = PbxCore(self.config, self.clock.now(), self.clock.wall())
+        self.core = PbxCore(self.config, self.clock.now(), self.clock.wall(), dialplan=self.dialplan)
         self.driver = Driver(
             self.core, self.clock, self.store, AllowList(self.config.sip.allowed_destinations)
         )
+        self.call_stats = CallStats()
+        self.driver.history = HistoryRecorder(ConfigDirectory(lambda: self.core.config), self.call_stats)
         records = self.store.load("binding")
         self.driver.execute(self.core.restore_bindings(records, self.clock.now(), self.clock.wall()))
         logger.info("bindings_restored", stored=len(records), live=len(self.core.registrar.bindings))
         self.transports: list[UdpTransport | TcpTransport] = []
-        self.collector = PbxCollector(self.core.stats, self._gauges, self._counters)
+        self.collector = PbxCollector(self.core.stats, self._gauges, self._counters, self.call_stats)
         self.registry = make_registry(self.collector)
         self.token = self.config.api.token
         self._ready = False
@@ -106,6 +117,58 @@ class Daemon:
 
     def lift_ban(self, ip: str) -> bool:
         return self.core.lift_ban(ip)
+
+    def history(self, user: str, limit: int, before: str | None, offset: int) -> HistoryPage | None:
+        if self.core.config.user(user) is None:
+            return None
+        try:
+            cursor = decode_cursor(before) if before is not None else None
+        except ValueError as e:
+            raise BadParameter(str(e)) from None
+        rows = self.store.history(user, limit + 1, cursor, offset)  # one more: is there a next page?
+        items = rows[:limit]
+        more = len(rows) > limit
+        return HistoryPage(
+            user=user,
+            items=[HistoryEntry.model_validate(r, from_attributes=True) for r in items],
+            next=encode_cursor(items[-1]) if more and items else None,
+        )
+
+    def calls(self) -> list[LiveCall]:
+        return [_live(c) for c in self.core.calls(self.clock.now())]
+
+    def call(self, call_id: str) -> LiveCall | None:
+        return next((c for c in self.calls() if c.id == call_id), None)
+
+    def hangup(self, call_id: str) -> bool:
+        found = False
+
+        def step(now: float, wall: float) -> list[Any]:
+            nonlocal found
+            effects = self.core.hangup(call_id, now, wall)
+            found = effects is not None
+            return effects or []
+
+        self.driver.command(step)
+        return found
+
+    def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
+        plan = self.dialplan
+        if plan is None:
+            try:
+                plan = load_dialplans(self.dialplan_dir, self.core.config)
+            except ConfigError as e:
+                raise NoDialplan(f"no dialplans loaded ({str(e).splitlines()[0]})") from None
+        cfg = plan.config
+        if caller is not None and context is None and cfg.user(caller) is None and cfg.device(caller) is None:
+            raise BadParameter(f"from: no user or device {caller!r} (give context= for other callers)")
+        if context is not None and context not in plan.contexts:
+            raise BadParameter(f"context: no dialplan context {context!r}")
+        try:
+            wall = parse_at(at) if at is not None else datetime.fromtimestamp(self.clock.wall()).astimezone()
+        except ValueError as e:
+            raise BadParameter(f"at: {e}") from None
+        return render_json(plan, explain(plan, dial, wall, caller, context))
 
     def metrics(self) -> bytes:
         return render(self.registry)
@@ -162,13 +225,15 @@ class Daemon:
     def reload(self) -> None:
         try:
             new = load_config(self.config_dir)
+            plan = load_optional_dialplans(self.dialplan_dir, new)
         except ConfigError as e:
             logger.error("reload_failed", problems=str(e).splitlines())
             return
         self.config = new
+        self.dialplan = plan
         self.token = new.api.token
         self.driver.allow = AllowList(new.sip.allowed_destinations)
-        self.driver.command(lambda now, wall: self.core.apply_config(new, now, wall))
+        self.driver.command(lambda now, wall: self.core.apply_config(new, now, wall, dialplan=plan))
         logger.info("config_reloaded")
 
     async def shutdown(self, server: uvicorn.Server, api_task: asyncio.Task[None]) -> None:
@@ -184,8 +249,24 @@ class Daemon:
         logger.info("pbx_stopped")
 
 
-def run(config_dir: Path, data_dir: Path) -> None:
-    daemon = Daemon(config_dir, data_dir)
+def _live(c: CallInfo) -> LiveCall:
+    return LiveCall(
+        id=c.call_id,
+        caller=c.caller,
+        callee=c.callee,
+        state=c.state,
+        started=c.started_wall,
+        answered=c.answered_wall,
+        duration=c.duration,
+        legs=[
+            CallLeg(id=x.id, role=x.role, state=x.state, peer=x.peer, sip_call_id=x.sip_call_id)
+            for x in c.legs
+        ],
+    )
+
+
+def run(config_dir: Path, data_dir: Path, dialplan_dir: Path | None = None) -> None:
+    daemon = Daemon(config_dir, data_dir, dialplan_dir)
     try:
         import uvloop
     except ImportError:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from pbx import __version__
 
+_DIALPLANS_HELP = "dialplan directory (default: dialplans/ next to the config directory)"
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pbx", description="SIP PBX and contact-center call control")
@@ -15,8 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="start the daemon")
     r.add_argument("--config", type=Path, default=Path("config"), help="config directory")
     r.add_argument("--data", type=Path, default=Path("var"), help="data directory (SQLite)")
-    c = sub.add_parser("check-config", help="validate the config and print every problem")
+    r.add_argument("--dialplans", type=Path, default=None, help=_DIALPLANS_HELP)
+    c = sub.add_parser("check-config", help="validate the config and the dialplans; print every problem")
     c.add_argument("--config", type=Path, default=Path("config"))
+    c.add_argument("--dialplans", type=Path, default=None, help=_DIALPLANS_HELP)
     sub.add_parser("version", help="print the version")
     _add_explain(sub)
     args = p.parse_args(argv)
@@ -29,17 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "explain":
         return _explain(args)
     if args.cmd == "check-config":
+        from pbx.dialplan import default_dialplan_dir, load_optional_dialplans
+
+        dialplans = args.dialplans if args.dialplans is not None else default_dialplan_dir(args.config)
         try:
-            load_config(args.config)
+            plan = load_optional_dialplans(dialplans, load_config(args.config))
         except ConfigError as e:
             print(str(e), file=sys.stderr)
             return 1
-        print(f"{args.config}: ok")
+        print(f"{args.config}: ok" + (f"; {dialplans}: ok" if plan is not None else f"; no {dialplans}"))
         return 0
     from pbx.app import run
 
     try:
-        run(args.config, args.data)
+        run(args.config, args.data, args.dialplans)
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return 1

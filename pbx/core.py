@@ -8,6 +8,7 @@ the client transactions (qualify OPTIONS). Timers of every part are merged into 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import secrets
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from pbx import log
 from pbx.calls.manager import CallInfo, CallManager
 from pbx.config import Config
 from pbx.config.models import User
+from pbx.dialplan import Dialplan
 from pbx.registrar.bindings import Binding
 from pbx.registrar.records import from_record
 from pbx.registrar.registrar import QualifyContact, Registrar, RegistrarSettings
@@ -40,6 +42,7 @@ from pbx.stats import Stats
 
 logger = log.get("pbx.core")
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Effect = Any  # Send | PersistBinding | DeleteBinding | ... (frozen dataclasses)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY"
@@ -54,15 +57,26 @@ URI_SCHEMES = frozenset({"sip", "sips", "tel"})
 
 
 class PbxCore:
-    def __init__(self, config: Config, now: float, wall: float) -> None:
+    def __init__(self, config: Config, now: float, wall: float, dialplan: Dialplan | None = None) -> None:
         self.stats = Stats()
         self.local: list[tuple[str, str, int]] = []
         self._qualify: dict[str, tuple[str, str]] = {}  # client tx key -> (aor, contact key)
-        self.apply_config(config, now, wall, initial=True)
+        self.apply_config(config, now, wall, initial=True, dialplan=dialplan)
 
     # --- configuration ---------------------------------------------------------------------
-    def apply_config(self, config: Config, now: float, wall: float, initial: bool = False) -> list[Effect]:
+    def apply_config(
+        self, config: Config, now: float, wall: float, initial: bool = False, dialplan: Dialplan | None = None
+    ) -> list[Effect]:
         self.config = config
+        self.dialplan = dialplan
+        # A trunk is recognised by its `match` networks, or else by its own host and port.
+        self.trunk_sources: list[tuple[IpNetwork, int | None, str]] = []
+        for t in config.trunks:
+            if t.match:
+                self.trunk_sources += [(net, None, t.name) for net in t.match]
+            else:
+                with contextlib.suppress(ValueError):
+                    self.trunk_sources.append((ipaddress.ip_network(t.host), t.port, t.name))
         sip = config.sip
         self.timers = TimerConfig(t1=sip.t1, t2=sip.t2, t4=sip.t4)
         self.server_name = sip.server_name
@@ -103,7 +117,7 @@ class PbxCore:
             self.guard = guard
             self.b2bua = CallManager(
                 config, self.tx, self.registrar.bindings.lookup, lambda: self.local, self.timers,
-                server=self.server_name,
+                server=self.server_name, dialplan=dialplan,
             )  # fmt: skip
         else:
             # Bindings, bans and live transactions survive a reload; settings change in place.
@@ -118,6 +132,7 @@ class PbxCore:
             g._trusted_cache.clear()
             # Calls in progress keep their legs; new calls see the new users, devices and timers.
             self.b2bua.config, self.b2bua.timers, self.b2bua.server = config, self.timers, self.server_name
+            self.b2bua.dialplan = dialplan
         return []
 
     def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
@@ -278,6 +293,10 @@ class PbxCore:
         if req.to.tag and self.b2bua.has_dialog(req):
             effects.extend(self.b2bua.on_request(req, now, wall))
             return None
+        trunk = self._trunk_of(source)
+        if trunk is not None and not req.to.tag:
+            effects.extend(self.b2bua.on_trunk_invite(req, source, trunk, now, wall))
+            return None
         header = req.headers.get("proxy-authorization")
         if header is None:
             return self._reply(req, 407, extra=self._challenge("proxy-authenticate", now))
@@ -294,6 +313,20 @@ class PbxCore:
             effects.extend(self.b2bua.on_request(req, now, wall))
             return None
         effects.extend(self.b2bua.on_invite(req, source, user, now, wall))
+        return None
+
+    def _trunk_of(self, source: Addr) -> str | None:
+        """The trunk this source address belongs to (calls from the carrier are
+        trusted by address, as Asterisk's `identify` and Kamailio's `permissions` do)."""
+        if not self.trunk_sources:
+            return None
+        try:
+            ip = ipaddress.ip_address(source.host)
+        except ValueError:
+            return None
+        for net, port, name in self.trunk_sources:
+            if ip.version == net.version and ip in net and (port is None or port == source.port):
+                return name
         return None
 
     def _challenge(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
@@ -385,6 +418,10 @@ class PbxCore:
     def calls(self, now: float) -> list[CallInfo]:
         return self.b2bua.snapshot(now)
 
+    def hangup(self, call_id: str, now: float, wall: float) -> list[Effect] | None:
+        """End a live call (API command); None if there is no such live call."""
+        return self.b2bua.hangup(call_id, now, wall)
+
     def lift_ban(self, ip: str) -> bool:
         try:
             ipaddress.ip_address(ip)
@@ -397,6 +434,7 @@ class PbxCore:
             "registrations": float(len(self.registrar.bindings.all(now))),
             "bans_active": float(len(self.guard.bans(now))),
             "sip_transactions": float(self.tx.count()),
+            "calls_active": float(len(self.b2bua.snapshot(now))),
         }
 
     def counters(self) -> dict[str, float]:

@@ -23,16 +23,22 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from pbx import dialplan as dp
 from pbx import log
 from pbx.calls.call import ALLOW, Call, CallStarted, CallState, Pending
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.config import Config
+from pbx.config.models import Trunk
+from pbx.dialplan import Dialplan
 from pbx.registrar.bindings import Binding
 from pbx.sip.addr import Addr
+from pbx.sip.digest_client import answer, best_challenge
 from pbx.sip.effects import Send
 from pbx.sip.errors import SipParseError
 from pbx.sip.headers import parse_uint
@@ -47,10 +53,12 @@ Local = tuple[str, str, int]  # (transport, host, port) the PBX listens on
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    device: str  # the authenticated device (digest user name)
+    device: str  # the authenticated device (digest user name), or "trunk:<name>"
     extension: str | None  # the user logged in there; None: nobody (emergency numbers only)
     display: str
     source: Addr
+    trunk: str | None = None  # the call came in from this trunk
+    number: str | None = None  # from a trunk: the caller's number (From user part)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +70,26 @@ class Ring:
 
 
 @dataclass(frozen=True, slots=True)
+class Outbound:
+    """Send the call out through a trunk, presenting `presented` as the caller's number."""
+
+    trunk: str
+    number: str
+    presented: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Reject:
     status: int
     reason: str | None = None
 
 
-Resolution = Ring | Reject
-Resolver = Callable[[str, Caller], Resolution]
+Resolution = Ring | Outbound | Reject
+Resolver = Callable[[str, Caller, float], Resolution]
+
+# Per-call choice of the presented number (SPEC 1, "kies met welk nummer je uitbelt"): dial
+# *7<n>*<number> to present the n-th of the user's numbers (1-based) on this call.
+CHOOSE_NUMBER = re.compile(r"\*7([1-9])\*(.+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +113,28 @@ class CallInfo:
     legs: tuple[LegInfo, ...]
 
 
+def _unquote(display: str | None) -> str:
+    d = (display or "").strip()
+    if len(d) >= 2 and d[0] == d[-1] == '"':
+        d = d[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return d
+
+
+def _identity(caller: Caller) -> str:
+    """The caller's number as the callee sees it: extension, device, or the trunk caller's number."""
+    if caller.trunk is not None:
+        return caller.number or "anonymous"
+    return caller.extension or caller.device
+
+
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _max_forwards(req: Request) -> int:
+    return max(parse_uint(req.headers.get("max-forwards") or "70", "Max-Forwards", 255) - 1, 0)
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '" '
 
@@ -106,8 +149,10 @@ class CallManager:
         timers: TimerConfig,
         server: str = "pbx",
         ring_timeout: float = 30.0,
+        dialplan: Dialplan | None = None,
     ) -> None:
         self.config = config
+        self.dialplan = dialplan
         self.tx = tx
         self.lookup = lookup
         self.local = local
@@ -122,15 +167,64 @@ class CallManager:
         self._heap: list[tuple[float, int, str, str]] = []
         self._seq = itertools.count()
         self._out: list[object] = []
+        self._trunk_legs: dict[Leg, Trunk] = {}  # B legs to a trunk: their credentials
 
-    # --- routing seam ----------------------------------------------------------------------------
-    def resolve_target(self, dialled: str, caller: Caller) -> Resolution:
-        """Internal calls only: a user's extension rings that user. The dialplan replaces this."""
-        if caller.extension is None and dialled not in self.config.emergency_numbers:
-            return Reject(403, "Not Logged In")
-        if self.config.user(dialled) is None:
-            return Reject(404)
-        return Ring(users=(dialled,))
+    # --- routing ---------------------------------------------------------------------------------
+    def resolve_target(self, dialled: str, caller: Caller, wall: float) -> Resolution:
+        """Whom to ring for `dialled`: the dialplan decides; without one, the built-in routing."""
+        cfg = self.config
+        presented: str | None = None
+        if caller.trunk is None:
+            if caller.extension is None and dialled not in cfg.emergency_numbers:
+                return Reject(403, "Not Logged In")
+            m = CHOOSE_NUMBER.fullmatch(dialled)
+            user = cfg.user(caller.extension) if caller.extension is not None else None
+            if m is not None:
+                numbers = user.numbers if user is not None else ()
+                if int(m[1]) > len(numbers):
+                    return Reject(403, "Number Not Allowed")
+                presented, dialled = numbers[int(m[1]) - 1], m[2]
+            elif user is not None:
+                presented = user.default_number or (user.numbers[0] if user.numbers else None)
+        if self.dialplan is None:
+            return self._builtin_route(dialled, caller, presented)
+        plan = self.dialplan
+        if caller.trunk is not None:
+            contexts = plan.contexts_for_trunk(caller.trunk)
+        else:
+            contexts = plan.contexts_for(user=caller.extension, device=caller.device)
+        decision = plan.route(dialled, contexts, datetime.fromtimestamp(wall, UTC), caller.extension)
+        return self._from_action(decision.action, caller, presented)
+
+    def _from_action(self, action: dp.Action, caller: Caller, presented: str | None) -> Resolution:
+        if isinstance(action, dp.RingUser):
+            return Ring(users=(action.extension,))
+        if isinstance(action, dp.RingDevice):
+            return Ring(devices=(action.username,))
+        if isinstance(action, dp.ToTrunk):
+            if caller.trunk is not None:
+                return Reject(403, "No Transit")  # trunk to trunk would be an open relay for toll fraud
+            return Outbound(action.trunk, action.number, presented)
+        if isinstance(action, dp.Reject):
+            return Reject(action.status, action.reason)
+        if isinstance(action, dp.RingQueue):
+            return Reject(480, "Queue Not Available")  # the ACD engine takes these (issue 7)
+        return Reject(480, "Service Not Available")  # feature codes, announcements, IVR: not yet
+
+    def _builtin_route(self, dialled: str, caller: Caller, presented: str | None) -> Resolution:
+        """No dialplans: a user's extension rings that user; a number that starts with one of a
+        trunk's prefixes goes out through that trunk as dialled; emergency numbers go out through
+        the first trunk."""
+        cfg = self.config
+        if cfg.user(dialled) is not None:
+            return Ring(users=(dialled,))
+        if caller.trunk is None:
+            for t in cfg.trunks:
+                if any(dialled.startswith(p) for p in t.prefixes):
+                    return Outbound(t.name, dialled, presented)
+            if dialled in cfg.emergency_numbers and cfg.trunks:
+                return Outbound(cfg.trunks[0].name, dialled, presented)
+        return Reject(404)
 
     def caller_for(self, device: str, source: Addr) -> Caller:
         d = self.config.device(device)
@@ -205,13 +299,29 @@ class CallManager:
     # --- entry points ------------------------------------------------------------------------------
     def on_invite(self, req: Request, source: Addr, device: str, now: float, wall: float) -> list[object]:
         """A new, authenticated INVITE from `device`: resolve, then fork to every contact."""
-        caller = self.caller_for(device, source)
-        dialled = req.uri.user_unescaped or ""
-        res = self.resolver(dialled, caller)
+        return self._start(req, source, self.caller_for(device, source), req.uri.user_unescaped or "",
+                           now, wall)  # fmt: skip
+
+    def on_trunk_invite(
+        self, req: Request, source: Addr, trunk: str, now: float, wall: float
+    ) -> list[object]:
+        """A new INVITE from a trunk (recognised by its source address): the DID is routed in the
+        trunk's context and kept with the call."""
+        did = req.uri.user_unescaped or req.to.uri.user_unescaped or ""
+        frm = req.from_
+        number = frm.uri.user_unescaped or ""
+        caller = Caller(f"trunk:{trunk}", None, _unquote(frm.display), source, trunk=trunk, number=number)
+        return self._start(req, source, caller, did, now, wall)
+
+    def _start(self, req: Request, source: Addr, caller: Caller, dialled: str, now: float,
+               wall: float) -> list[object]:  # fmt: skip
+        res = self.resolver(dialled, caller, wall)
         if isinstance(res, Reject):
             logger.info("call_rejected", call_id=req.call_id, dialled=dialled, status=res.status)
             self._reply(req, res.status, now, res.reason)
             return self._take()
+        if isinstance(res, Outbound):
+            return self._start_outbound(req, source, caller, dialled, res, now, wall)
         a_local = self._local_for(source.transport)
         targets = [(d, b) for d, b in self.contacts(res, caller, now) if self._local_for(b.target.transport)]
         if a_local is None or not targets:
@@ -220,13 +330,74 @@ class CallManager:
             return self._take()
         call = self._new_call(req, source, caller, dialled, a_local, now, wall)
         self._reply(req, 100, now)
-        mf = parse_uint(req.headers.get("max-forwards") or "70", "Max-Forwards", 255) - 1
+        mf = _max_forwards(req)
         for i, (dev, binding) in enumerate(targets, 1):
-            self._fork(call, i, dev, binding, caller, dialled, max(mf, 0), now)
+            self._fork(call, i, dev, binding, caller, dialled, mf, now)
         self.arm(call, "ring", now + self.ring_timeout)
-        self.emit(CallStarted(call.id, caller.extension or caller.device, dialled, wall))
-        logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, legs=len(targets))
+        self.emit(CallStarted(call.id, _identity(caller), dialled, wall))
+        logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, legs=len(targets),
+                    trunk=caller.trunk)  # fmt: skip
         return self._take()
+
+    def _start_outbound(self, req: Request, source: Addr, caller: Caller, dialled: str, out: Outbound,
+                        now: float, wall: float) -> list[object]:  # fmt: skip
+        trunk = self.config.trunk(out.trunk)
+        a_local = self._local_for(source.transport)
+        b_local = self._local_for(trunk.transport) if trunk is not None else None
+        if trunk is None or a_local is None or b_local is None:
+            logger.info("call_unavailable", call_id=req.call_id, dialled=dialled, trunk=out.trunk)
+            self._reply(req, 503, now, "Trunk Not Available")
+            return self._take()
+        call = self._new_call(req, source, caller, dialled, a_local, now, wall)
+        call.direction, call.trunk = "outbound", trunk.name
+        self._reply(req, 100, now)
+        host = b_local[0]
+        presented = out.presented or caller.extension or caller.device
+        disp = _quote(caller.display) if caller.display else ""
+        target = f"sip:{out.number}@{_hostport(trunk.host, trunk.port)}"
+        leg = Leg(
+            id="b1", role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
+            local_uri=f"{disp}<sip:{presented}@{host}>", remote_uri=f"<{target}>", remote_target=target,
+            dest=Addr(trunk.transport, trunk.host, trunk.port), contact=b_local[1], via_host=host,
+            user_agent=self.server, peer_name=f"trunk:{trunk.name}",
+        )  # fmt: skip
+        extra = [("p-asserted-identity", f"{disp}<sip:{presented}@{host}>")] if trunk.pai else []
+        self._trunk_legs[leg] = trunk
+        self._send_b_invite(call, leg, _max_forwards(req), extra, now)
+        self.arm(call, "ring", now + self.ring_timeout)
+        self.emit(CallStarted(call.id, _identity(caller), dialled, wall))
+        logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, trunk=trunk.name,
+                    number=out.number, presented=presented)  # fmt: skip
+        return self._take()
+
+    def _send_b_invite(self, call: Call, leg: Leg, mf: int, extra: list[tuple[str, str]], now: float) -> None:
+        a_inv = call.a.invite
+        assert a_inv is not None
+        req = leg.request("INVITE", a_inv.body, [*content_headers(a_inv), ("allow", ALLOW), *extra])
+        req.headers.set("max-forwards", str(mf))
+        leg.invite = req
+        if leg not in call.bs:
+            call.bs.append(leg)
+            self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
+        self.send_request(Pending("invite", call, leg, req), now)
+
+    def _authenticate_b(self, p: Pending, resp: Response, now: float) -> bool:
+        """A trunk's 401/407 to our INVITE: send it again once with credentials (22.2)."""
+        trunk = self._trunk_legs.get(p.leg)
+        leg, sent = p.leg, p.sent
+        if trunk is None or trunk.username is None or trunk.password is None or leg.cancel_wanted:
+            return False
+        if any(k in ("authorization", "proxy-authorization") for k, _ in sent.headers):
+            return False  # our credentials were refused: do not loop
+        name = "www-authenticate" if resp.status == 401 else "proxy-authenticate"
+        ch = best_challenge(resp.headers.get_all(name))
+        if ch is None:
+            return False
+        value = answer(ch, "INVITE", sent.uri_text, trunk.username, trunk.password, secrets.token_hex(8))
+        header = "authorization" if resp.status == 401 else "proxy-authorization"
+        extra = [(k, v) for k, v in sent.headers if k == "p-asserted-identity"] + [(header, value)]
+        self._send_b_invite(p.call, leg, int(sent.headers.get("max-forwards") or "70"), extra, now)
+        return True
 
     def _new_call(self, req: Request, source: Addr, caller: Caller, dialled: str,
                   local: tuple[str, str], now: float, wall: float) -> Call:  # fmt: skip
@@ -240,8 +411,10 @@ class CallManager:
             route_set=req.headers.get_all("record-route"), peer_name=caller.device,
             invite=req, invite_key=server_key(req),
         )  # fmt: skip
-        call = Call(secrets.token_hex(8), self, a, caller.extension or caller.device, dialled, now, wall,
+        call = Call(secrets.token_hex(8), self, a, _identity(caller), dialled, now, wall,
                     self.server)  # fmt: skip
+        if caller.trunk is not None:
+            call.direction, call.did, call.trunk = "inbound", dialled, caller.trunk
         self._calls[call.id] = call
         self._dialogs[(a.call_id, a.local_tag)] = (call, a)
         self._by_invite[a.invite_key] = call
@@ -253,21 +426,14 @@ class CallManager:
         local = self._local_for(dest.transport)
         assert local is not None
         host = local[0]
-        a_inv = call.a.invite
-        assert a_inv is not None
         disp = _quote(caller.display) if caller.display else ""
         leg = Leg(
             id=f"b{i}", role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
-            local_uri=f"{disp}<sip:{caller.extension or caller.device}@{host}>",
+            local_uri=f"{disp}<sip:{_identity(caller)}@{host}>",
             remote_uri=f"<sip:{dialled}@{host}>", remote_target=b.uri, dest=dest,
             contact=local[1], via_host=host, user_agent=self.server, peer_name=device,
         )  # fmt: skip
-        req = leg.request("INVITE", a_inv.body, [*content_headers(a_inv), ("allow", ALLOW)])
-        req.headers.set("max-forwards", str(mf))
-        leg.invite = req
-        call.bs.append(leg)
-        self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
-        self.send_request(Pending("invite", call, leg, req), now)
+        self._send_b_invite(call, leg, mf, [], now)
 
     def on_cancel(self, req: Request, now: float, wall: float) -> list[object]:
         """CANCEL (9.2): 200 if it matches an INVITE transaction, and the call stops ringing."""
@@ -356,6 +522,9 @@ class CallManager:
             if final and p.sent.method != "INVITE":
                 self._forget(ev.key)
             if p.kind == "invite":
+                if ev.response.status in (401, 407) and self._authenticate_b(p, ev.response, now):
+                    self._forget(ev.key)
+                    return self._take()
                 call.on_b_response(leg, ev.response, now, wall)
             elif p.kind == "bye" and final:
                 leg.to(LegState.ENDED)
@@ -388,6 +557,8 @@ class CallManager:
         self._by_invite.pop(call.a.invite_key, None)
         for key in call.client_keys:
             self._client.pop(key, None)
+        for leg in call.bs:
+            self._trunk_legs.pop(leg, None)
 
     # --- timers ----------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -425,3 +596,15 @@ class CallManager:
 
     def count(self) -> int:
         return len(self._calls)
+
+    # --- commands from the API -------------------------------------------------------------------
+    def hangup(self, call_id: str, now: float, wall: float) -> list[object] | None:
+        """End a live call from outside (`DELETE /api/calls/{id}`): BYE to every confirmed leg,
+        CANCEL to every ringing one, 487 to a caller still waiting. None if no such live call."""
+        call = self._calls.get(call_id)
+        if call is None or call.state is CallState.ENDED:
+            return None
+        logger.info("call_hangup_requested", call_id=call.id)
+        call.hangup("api_hangup", now, wall)
+        self._collect(call)
+        return self._take()

@@ -254,8 +254,10 @@ with warnings.catch_warnings():
         username: Name | None = None
         password: Name | None = None
         register: bool = False
+        register_expires: int = Field(default=600, ge=60, le=86400)
         match: tuple[Cidr, ...] = ()  # source addresses it calls in from
         prefixes: tuple[Prefix, ...] = ()  # dialled numbers starting with these go out here
+        pai: bool = True  # also present the caller's number in P-Asserted-Identity (RFC 3325)
 
         @model_validator(mode="after")
         def _credentials_pair(self) -> Self:
@@ -313,6 +315,9 @@ class Config(PbxModel):
 
     def queue(self, name: str) -> Queue | None:
         return self._queues.get(name)
+
+    def trunk(self, name: str) -> Trunk | None:
+        return next((t for t in self.trunks if t.name == name), None)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Self:

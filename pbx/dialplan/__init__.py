@@ -1,6 +1,6 @@
 """Dialplans: `dialplans/*.yaml` -> a validated `Dialplan` that routes dialled strings (pure)."""
 
-from pbx.dialplan.load import load_dialplans
+from pbx.dialplan.load import default_dialplan_dir, load_dialplans, load_optional_dialplans
 from pbx.dialplan.model import (
     Action,
     Announcement,
@@ -29,6 +29,8 @@ __all__ = [
     "RingUser",
     "Step",
     "ToTrunk",
+    "default_dialplan_dir",
     "load_dialplans",
+    "load_optional_dialplans",
     "route",
 ]

@@ -120,3 +120,16 @@ def _config_references(where: str, config: Config, sections: dict[str, _Section]
         if kind == "from-trunk" and rest and rest not in trunks:
             problems.append(Problem(section.file, _line(section.key), f"{name}: unknown trunk '{rest}'"))
     return problems
+
+
+def default_dialplan_dir(config_dir: Path) -> Path:
+    """`dialplans/` next to the config directory (`config/` and `dialplans/` in the repo)."""
+    return config_dir.resolve().parent / "dialplans"
+
+
+def load_optional_dialplans(dialplan_dir: Path, config: Config) -> Dialplan | None:
+    """The dialplans, or None when the directory does not exist: then the built-in routing
+    applies (a user's extension rings that user; a trunk's prefixes go out through it)."""
+    if not dialplan_dir.exists():
+        return None
+    return load_dialplans(dialplan_dir, config)
