@@ -6,19 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 
-from pbx.stats import Stats
+from pbx.stats import CallStats, Stats
 
 Snapshot = Callable[[], dict[str, float]]
 
+# Exported at 0 before the first call so rate() and alerts see every series from the start.
+CALL_RESULTS = ("answered", "no_answer", "busy", "cancelled", "declined", "failed")
+
 
 class PbxCollector:
-    def __init__(self, stats: Stats, gauges: Snapshot, counters: Snapshot) -> None:
+    def __init__(
+        self, stats: Stats, gauges: Snapshot, counters: Snapshot, calls: CallStats | None = None
+    ) -> None:
         self.stats = stats
         self.gauges = gauges
         self.counters = counters
+        self.calls = calls
 
     def collect(self) -> Iterator[Metric]:
         s = self.stats
@@ -59,10 +65,28 @@ class PbxCollector:
         yield CounterMetricFamily(
             "pbx_handler_errors", "Unexpected errors caught per message or timer", value=s.handler_errors
         )
+        if self.calls is not None:
+            yield from call_metrics(self.calls)
         for name, value in sorted(self.counters().items()):
             yield CounterMetricFamily(f"pbx_{name}", name.replace("_", " "), value=value)
         for name, value in sorted(self.gauges().items()):
             yield GaugeMetricFamily(f"pbx_{name}", name.replace("_", " "), value=value)
+
+
+def call_metrics(calls: CallStats) -> Iterator[Metric]:
+    c = CounterMetricFamily("pbx_calls", "Calls ended, by history result", labels=["result"])
+    results = {r: 0 for r in CALL_RESULTS} | dict(calls.results)
+    for result, n in sorted(results.items()):
+        c.add_metric([result], n)
+    yield c
+    h = HistogramMetricFamily(
+        "pbx_call_setup_seconds",
+        "Seconds from the caller's INVITE to the first ringing (180/183) and to the answer (200)",
+        labels=["stage"],
+    )
+    for stage, hist in sorted(calls.setup.items()):
+        h.add_metric([stage], [(le, float(n)) for le, n in hist.cumulative()], sum_value=hist.total)
+    yield h
 
 
 def make_registry(collector: PbxCollector) -> CollectorRegistry:

@@ -16,6 +16,7 @@ from typing import Protocol
 from pbx import log
 from pbx.clock import Clock
 from pbx.core import Effect, PbxCore
+from pbx.history import HistoryRecorder, PersistHistory
 from pbx.registrar.records import record_key, to_record
 from pbx.registrar.registrar import DeleteBinding, PersistBinding
 from pbx.sip.addr import Addr
@@ -81,6 +82,7 @@ class Driver:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.history: HistoryRecorder | None = None  # turns call events into PersistHistory
 
     def add_transport(self, name: str, transport: Transport) -> None:
         self.transports.setdefault((name, transport.family_v6), transport)
@@ -103,6 +105,8 @@ class Driver:
     def execute(self, effects: list[Effect]) -> None:
         if not effects:
             return
+        if self.history is not None:
+            effects = self.history.process(effects)
         store = self.store
         began = False
         try:
@@ -119,6 +123,12 @@ class Driver:
                             store.put("binding", record_key(b.aor, b.key), to_record(b), self.clock.wall())
                         else:
                             store.delete("binding", record_key(e.aor, e.contact_key))
+                elif isinstance(e, PersistHistory):
+                    if store is not None:
+                        if not began:
+                            store.begin()
+                            began = True
+                        store.add_history(e.row)  # same transaction as the step's other writes
                 if self.on_effect is not None:
                     self.on_effect(e)
         finally:

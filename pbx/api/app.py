@@ -4,12 +4,22 @@ snapshots or post a command through the backend, the same path a SIP event takes
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pbx.api.schemas import Ban, Registration, UserPresence
+from pbx.api.schemas import Ban, HistoryPage, LiveCall, Registration, UserPresence
+
+MAX_PAGE = 500
+
+
+class BadParameter(ValueError):
+    """A query parameter the backend refused; the message names it and says why (422)."""
+
+
+class NoDialplan(Exception):
+    """The daemon has no dialplans to explain with (404)."""
 
 
 class Backend(Protocol):
@@ -28,6 +38,21 @@ class Backend(Protocol):
     def lift_ban(self, ip: str) -> bool: ...
 
     def metrics(self) -> bytes: ...
+
+    def history(self, user: str, limit: int, before: str | None, offset: int) -> HistoryPage | None:
+        """None for an unknown user; BadParameter for a cursor this API did not hand out."""
+        ...
+
+    def calls(self) -> list[LiveCall]: ...
+
+    def call(self, call_id: str) -> LiveCall | None: ...
+
+    def hangup(self, call_id: str) -> bool: ...
+
+    def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
+        """render_json of the dialplan decision; BadParameter for a bad `at` or unknown `from`,
+        NoDialplan when the daemon has none."""
+        ...
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -83,6 +108,64 @@ def create_app(backend: Backend) -> FastAPI:
         if u is None:
             raise HTTPException(status_code=404, detail=f"no user {extension!r}")
         return u
+
+    @app.get("/api/history", dependencies=[Authed], tags=["history"])
+    def history(
+        user: Annotated[str, Query(min_length=1, description="the user's extension")],
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        before: Annotated[str | None, Query(description="the `next` cursor of the previous page")] = None,
+        offset: Annotated[int, Query(ge=0, description="rows to skip (instead of a cursor)")] = 0,
+    ) -> HistoryPage:
+        """A user's calls, newest first. Page with `before=<next>` (stable while calls are added)
+        or with `offset`."""
+        if before is not None and offset:
+            raise HTTPException(status_code=422, detail="give either before or offset, not both")
+        try:
+            page = backend.history(user, limit, before, offset)
+        except BadParameter as e:
+            raise HTTPException(status_code=422, detail=f"before: {e}") from None
+        if page is None:
+            raise HTTPException(status_code=404, detail=f"no user {user!r}")
+        return page
+
+    @app.get("/api/calls", dependencies=[Authed], tags=["calls"])
+    def calls() -> list[LiveCall]:
+        """Live calls with their legs (dialogs) and states."""
+        return backend.calls()
+
+    @app.get("/api/calls/{call_id}", dependencies=[Authed], tags=["calls"])
+    def call(call_id: str) -> LiveCall:
+        found = backend.call(call_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
+        return found
+
+    @app.delete("/api/calls/{call_id}", dependencies=[Authed], tags=["calls"], status_code=204)
+    def hangup(call_id: str) -> Response:
+        """Hang up: BYE to every answered leg, CANCEL to every ringing one (487 to the caller)."""
+        if not backend.hangup(call_id):
+            raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
+        return Response(status_code=204)
+
+    @app.get("/api/dialplan/explain", dependencies=[Authed], tags=["dialplan"])
+    def explain(
+        dial: Annotated[str, Query(min_length=1, description="the dialled string")],
+        caller: Annotated[
+            str | None, Query(alias="from", description="user extension or device name")
+        ] = None,
+        at: Annotated[
+            str | None, Query(description="wall time, e.g. 2026-11-22T18:05 or with an offset; default now")
+        ] = None,
+        context: Annotated[str | None, Query(description="start in this context (e.g. from-trunk)")] = None,
+    ) -> dict[str, Any]:
+        """What happens when `from` dials `dial` at `at`, without placing a call (as `pbx explain
+        --json`): the action, the deciding rule and the trail of rules tried."""
+        try:
+            return backend.explain(caller, dial, at, context)
+        except BadParameter as e:
+            raise HTTPException(status_code=422, detail=str(e)) from None
+        except NoDialplan as e:
+            raise HTTPException(status_code=404, detail=str(e)) from None
 
     @app.get("/api/bans", dependencies=[Authed], tags=["security"])
     def bans() -> list[Ban]:

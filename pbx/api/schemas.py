@@ -35,3 +35,48 @@ class Ban(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class HistoryEntry(BaseModel):
+    """One call as one user saw it; times are wall-clock epoch seconds."""
+
+    id: str
+    call_id: str
+    user: str
+    direction: str  # in, out, internal
+    other_number: str
+    other_name: str | None
+    device: str | None  # out: the device that called; in: the device that answered
+    start: float
+    answer: float | None
+    end: float
+    duration: float  # answered seconds
+    queue_wait: float | None
+    result: str  # answered, no_answer, busy, cancelled, declined, failed, rejected:<status>
+    did: str | None
+    recorded: bool
+
+
+class HistoryPage(BaseModel):
+    user: str
+    items: list[HistoryEntry]
+    next: str | None  # pass as `before` for the next (older) page; null on the last page
+
+
+class CallLeg(BaseModel):
+    id: str  # "a" (the caller's dialog) or "b1", "b2", ... (one per device rung)
+    role: str  # uas (A leg) or uac (B leg)
+    state: str  # trying, early, confirmed, terminating, ended
+    peer: str  # the device (or trunk) on this leg
+    sip_call_id: str
+
+
+class LiveCall(BaseModel):
+    id: str
+    caller: str
+    callee: str
+    state: str  # setup, answered
+    started: float  # wall-clock epoch seconds
+    answered: float | None
+    duration: float  # seconds since the INVITE
+    legs: list[CallLeg]

@@ -71,9 +71,25 @@ class InvalidCallTransition(Exception):
 @dataclass(frozen=True, slots=True)
 class CallStarted:
     call_id: str
-    caller: str
-    callee: str
+    caller: str  # the caller's extension; the device when nobody is logged in; a number from a trunk
+    callee: str  # the dialled string
     wall: float
+    caller_device: str = ""  # the device that placed the call ("trunk:<name>" from a trunk)
+    caller_name: str = ""  # the caller's display name (user name, or From display from a trunk)
+    users: tuple[str, ...] = ()  # the users rung (the dialplan's ring_user)
+    devices: tuple[str, ...] = ()  # the device of each B leg ("trunk:<name>" for a trunk)
+    did: str | None = None  # inbound: the number the caller dialled at the carrier
+    direction: str = "internal"  # internal, inbound (from a trunk) or outbound (to a trunk)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRinging:
+    """The first 18x relayed to the caller (once per call)."""
+
+    call_id: str
+    device: str  # the device that rang first
+    wall: float
+    setup: float  # seconds since the caller's INVITE (monotonic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +97,20 @@ class CallAnswered:
     call_id: str
     device: str  # the device that answered
     wall: float
+    setup: float = 0.0  # seconds since the caller's INVITE (monotonic)
+
+
+@dataclass(frozen=True, slots=True)
+class CallRejected:
+    """A call refused before any phone rang (no route, 403, nobody registered): no Call exists."""
+
+    call_id: str  # the caller's SIP Call-ID
+    caller: str
+    callee: str
+    status: int
+    wall: float
+    caller_device: str = ""
+    direction: str = "internal"  # internal, inbound or outbound, as CallStarted
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +191,7 @@ class Call:
     client_keys: set[str] = field(default_factory=set)
     reinvite_pending: bool = False
     early_media: Leg | None = None  # the B leg whose early SDP A got
+    rang: bool = False  # a 18x was relayed to A (CallRinging emitted)
     direction: str = "internal"  # internal, outbound (to a trunk) or inbound (from a trunk)
     did: str | None = None  # inbound: the number the caller dialled at the carrier
     trunk: str | None = None  # the trunk the call came in from or goes out through
@@ -182,6 +213,14 @@ class Call:
 
     def peer(self, leg: Leg) -> Leg | None:
         return self.winner if leg is self.a else self.a if leg is self.winner else None
+
+    def started_event(self, wall: float, caller_name: str = "", users: tuple[str, ...] = ()) -> CallStarted:
+        """CallStarted from what the call knows, once its B legs are sent (history needs them)."""
+        return CallStarted(
+            self.id, self.caller, self.callee, wall, caller_device=self.a.peer_name,
+            caller_name=caller_name, users=users, devices=tuple(b.peer_name for b in self.bs),
+            did=self.did, direction=self.direction,
+        )  # fmt: skip
 
     # --- helpers -----------------------------------------------------------------------------
     def _respond_a(
@@ -288,6 +327,9 @@ class Call:
                         relay = Response(s, resp.reason, resp.headers)  # one early media source
                 self._respond_a(s, now, resp.reason, relay)
                 self.a.to(LegState.EARLY)
+                if not self.rang:
+                    self.rang = True
+                    self.ctx.emit(CallRinging(self.id, b.peer_name, wall, now - self.started))
             return
         if s < 300:
             if b is self.winner or b.ack is not None:
@@ -350,7 +392,7 @@ class Call:
         for other in self.bs:
             if other is not b:
                 self._cancel_leg(other, now)
-        self.ctx.emit(CallAnswered(self.id, b.peer_name, wall))
+        self.ctx.emit(CallAnswered(self.id, b.peer_name, wall, now - self.started))
         logger.info("call_answered", call_id=self.id, leg=b.id, device=b.peer_name)
 
     # --- caller gives up, ring timeout ---------------------------------------------------------

@@ -14,6 +14,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from pbx.history.model import Cursor, HistoryRow
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
     kind TEXT NOT NULL,
@@ -27,6 +29,35 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 SCHEMA_VERSION = "1"
 
+# Call history is paged per user, newest first, so it gets a real table and index rather than
+# JSON documents in `state`. Rows are written once, when the call ends, and never changed.
+HISTORY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS history (
+    id TEXT NOT NULL,
+    node_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    user TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    other_number TEXT NOT NULL,
+    other_name TEXT,
+    device TEXT,
+    start REAL NOT NULL,
+    answer REAL,
+    end REAL NOT NULL,
+    duration REAL NOT NULL,
+    queue_wait REAL,
+    result TEXT NOT NULL,
+    did TEXT,
+    recorded INTEGER NOT NULL,
+    PRIMARY KEY (node_id, id)
+);
+CREATE INDEX IF NOT EXISTS history_user_start ON history (user, start, id);
+"""
+HISTORY_COLUMNS = (
+    "id", "call_id", "user", "direction", "other_number", "other_name", "device", "start", "answer",
+    "end", "duration", "queue_wait", "result", "did", "recorded",
+)  # fmt: skip
+
 
 class Store:
     def __init__(self, path: Path, node_id: str) -> None:
@@ -38,6 +69,7 @@ class Store:
         # NORMAL in WAL mode survives a process crash (only an OS crash can lose the last commits).
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self.db.executescript(HISTORY_SCHEMA)
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         self._pending = 0
 
@@ -57,6 +89,34 @@ class Store:
             "SELECT data FROM state WHERE node_id = ? AND kind = ? ORDER BY updated", (self.node_id, kind)
         ).fetchall()
         return [json.loads(r[0]) for r in rows]
+
+    # --- call history ------------------------------------------------------------------------
+    def add_history(self, row: HistoryRow) -> None:
+        values = [getattr(row, c) for c in HISTORY_COLUMNS]
+        self.db.execute(
+            f"INSERT OR REPLACE INTO history (node_id, {', '.join(HISTORY_COLUMNS)}) "
+            f"VALUES (?, {', '.join('?' * len(HISTORY_COLUMNS))})",
+            (self.node_id, *values),
+        )
+
+    def history(
+        self, user: str, limit: int, before: Cursor | None = None, offset: int = 0
+    ) -> list[HistoryRow]:
+        """A user's rows, newest first; `before` continues after a page's last row (every node's
+        rows: a user's calls may have gone through any node of a shared database)."""
+        sql = f"SELECT {', '.join(HISTORY_COLUMNS)} FROM history WHERE user = ?"
+        args: list[Any] = [user]
+        if before is not None:
+            sql += " AND (start < ? OR (start = ? AND id < ?))"
+            args += [before.start, before.start, before.id]
+        sql += " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?"
+        args += [limit, offset]
+        out = []
+        for r in self.db.execute(sql, args).fetchall():
+            fields = dict(zip(HISTORY_COLUMNS, r, strict=True))
+            fields["recorded"] = bool(fields["recorded"])
+            out.append(HistoryRow(**fields))
+        return out
 
     def begin(self) -> None:
         self.db.execute("BEGIN")
