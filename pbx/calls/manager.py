@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from pbx import dialplan as dp
 from pbx import log
-from pbx.calls.call import ALLOW, Call, CallStarted, CallState, Pending
+from pbx.calls.call import ALLOW, Call, CallRejected, CallState, Pending
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.config import Config
 from pbx.config.models import Trunk
@@ -319,6 +319,7 @@ class CallManager:
         if isinstance(res, Reject):
             logger.info("call_rejected", call_id=req.call_id, dialled=dialled, status=res.status)
             self._reply(req, res.status, now, res.reason)
+            self._emit_rejected(req, caller, dialled, res.status, wall)
             return self._take()
         if isinstance(res, Outbound):
             return self._start_outbound(req, source, caller, dialled, res, now, wall)
@@ -327,6 +328,7 @@ class CallManager:
         if a_local is None or not targets:
             logger.info("call_unavailable", call_id=req.call_id, dialled=dialled)
             self._reply(req, 480, now)
+            self._emit_rejected(req, caller, dialled, 480, wall)
             return self._take()
         call = self._new_call(req, source, caller, dialled, a_local, now, wall)
         self._reply(req, 100, now)
@@ -334,7 +336,7 @@ class CallManager:
         for i, (dev, binding) in enumerate(targets, 1):
             self._fork(call, i, dev, binding, caller, dialled, mf, now)
         self.arm(call, "ring", now + self.ring_timeout)
-        self.emit(CallStarted(call.id, _identity(caller), dialled, wall))
+        self.emit(call.started_event(wall, caller.display, res.users))
         logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, legs=len(targets),
                     trunk=caller.trunk)  # fmt: skip
         return self._take()
@@ -347,6 +349,7 @@ class CallManager:
         if trunk is None or a_local is None or b_local is None:
             logger.info("call_unavailable", call_id=req.call_id, dialled=dialled, trunk=out.trunk)
             self._reply(req, 503, now, "Trunk Not Available")
+            self._emit_rejected(req, caller, dialled, 503, wall, "outbound")
             return self._take()
         call = self._new_call(req, source, caller, dialled, a_local, now, wall)
         call.direction, call.trunk = "outbound", trunk.name
@@ -365,7 +368,7 @@ class CallManager:
         self._trunk_legs[leg] = trunk
         self._send_b_invite(call, leg, _max_forwards(req), extra, now)
         self.arm(call, "ring", now + self.ring_timeout)
-        self.emit(CallStarted(call.id, _identity(caller), dialled, wall))
+        self.emit(call.started_event(wall, caller.display))
         logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, trunk=trunk.name,
                     number=out.number, presented=presented)  # fmt: skip
         return self._take()
@@ -596,6 +599,14 @@ class CallManager:
 
     def count(self) -> int:
         return len(self._calls)
+
+    def _emit_rejected(self, req: Request, caller: Caller, dialled: str, status: int, wall: float,
+                       direction: str | None = None) -> None:  # fmt: skip
+        """A call refused before any phone rang still belongs in the caller's history."""
+        if direction is None:
+            direction = "inbound" if caller.trunk is not None else "internal"
+        who = _identity(caller)
+        self.emit(CallRejected(req.call_id, who, dialled, status, wall, caller.device, direction))
 
     # --- commands from the API -------------------------------------------------------------------
     def hangup(self, call_id: str, now: float, wall: float) -> list[object] | None:
