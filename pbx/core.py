@@ -39,6 +39,7 @@ from pbx.sip.stack import (
 )
 from pbx.sip.transaction import TimerConfig
 from pbx.stats import Stats
+from pbx.trunks.registration import TrunkRegistrations
 
 logger = log.get("pbx.core")
 
@@ -115,6 +116,7 @@ class PbxCore:
             self.auth = auth
             self.registrar = Registrar(settings, auth, self.credentials.get)
             self.guard = guard
+            self.trunk_regs = TrunkRegistrations(self.tx, lambda: self.local, self.server_name)
             self.b2bua = CallManager(
                 config, self.tx, self.registrar.bindings.lookup, lambda: self.local, self.timers,
                 server=self.server_name, dialplan=dialplan,
@@ -133,6 +135,8 @@ class PbxCore:
             # Calls in progress keep their legs; new calls see the new users, devices and timers.
             self.b2bua.config, self.b2bua.timers, self.b2bua.server = config, self.timers, self.server_name
             self.b2bua.dialplan = dialplan
+            self.trunk_regs.server = self.server_name
+        self.trunk_regs.configure(config.trunks, now)
         return []
 
     def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
@@ -344,8 +348,8 @@ class PbxCore:
 
     # --- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        ds = [d for d in (self.tx.next_deadline(), self.registrar.next_deadline(), self.guard.next_deadline(),
-                          self.b2bua.next_deadline()) if d is not None]  # fmt: skip
+        parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs)
+        ds = [d for d in (p.next_deadline() for p in parts) if d is not None]
         return min(ds) if ds else None
 
     def on_timer(self, now: float, wall: float) -> list[Effect]:
@@ -353,6 +357,8 @@ class PbxCore:
         for ev in self.tx.on_timer(now):
             out.extend(self._on_tx_event(ev, now, wall))
         out.extend(self.b2bua.on_timer(now, wall))
+        if self.local:
+            out.extend(self.trunk_regs.on_timer(now))
         for e in self.registrar.on_timer(now):
             if isinstance(e, QualifyContact):
                 out.extend(self._qualify_send(e.binding, now))
@@ -366,6 +372,8 @@ class PbxCore:
             return [ev]
         if isinstance(ev, ResponseReceived | TransactionTimedOut) and self.b2bua.owns(ev.key):
             return self.b2bua.on_tx_event(ev, now, wall)
+        if isinstance(ev, ResponseReceived | TransactionTimedOut) and self.trunk_regs.owns(ev.key):
+            return list(self.trunk_regs.on_tx_event(ev, now))
         if isinstance(ev, StrayInvite2xx):
             return self.b2bua.on_stray_2xx(ev.response)  # re-ACKed if it is one of our dialogs
         if isinstance(ev, ResponseReceived):
