@@ -648,3 +648,180 @@ def options_request(target: tuple[str, int], local: tuple[str, int], tag: str) -
         f"CSeq: 1 OPTIONS\r\n"
         f"Content-Length: 0\r\n\r\n"
     ).encode()
+
+
+# --------------------------------------------------------------------------------------------
+# SIPp in the background (calls: a UAS waits while a UAC calls it through the PBX)
+# --------------------------------------------------------------------------------------------
+def udp_port_bound(port: int, host: str = "127.0.0.1") -> bool:
+    """True when some socket of this network namespace is bound to UDP `host:port`."""
+    want = f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    for table in ("/proc/net/udp",):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if len(fields) > 1 and fields[1] == want:
+                    return True
+    return False
+
+
+@dataclass
+class RunningSipp:
+    """A SIPp started by `start_sipp`; `wait()` (or `stop()`) gives its SippResult."""
+
+    proc: subprocess.Popen[bytes]
+    timeout: float
+    started: float
+    stat_file: Path
+    error_file: Path
+    output_file: Path
+    workdir: Path
+    label: str
+    result: SippResult | None = None
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout: float | None = None) -> SippResult:
+        """Wait for SIPp to end by itself (its own -timeout bounds it); kill it by PID after
+        `timeout` (default: its -timeout + 20 s)."""
+        if self.result is not None:
+            return self.result
+        killed = False
+        try:
+            self.proc.wait(timeout=self.timeout + 20 if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            killed = True
+            stop_process(self.proc, timeout=5)
+        return self._finish(killed)
+
+    def stop(self) -> SippResult:
+        """End it now (SIGTERM by PID, then SIGKILL); counts as killed if it was still running."""
+        if self.result is not None:
+            return self.result
+        killed = self.proc.poll() is None
+        stop_process(self.proc, timeout=5)
+        return self._finish(killed)
+
+    def _finish(self, killed: bool) -> SippResult:
+        stats = parse_sipp_stats(self.stat_file)
+        self.result = SippResult(
+            exit_code=int(self.proc.returncode if self.proc.returncode is not None else -9),
+            created=_int(stats, "TotalCallCreated"),
+            successful=_int(stats, "SuccessfulCall(C)"),
+            failed=_int(stats, "FailedCall(C)"),
+            timeouts=sum(_int(stats, c) for c in TIMEOUT_COLUMNS),
+            retransmissions=_int(stats, "Retransmissions(C)"),
+            dead_call_msgs=_int(stats, "DeadCallMsgs(C)"),
+            out_of_call_msgs=_int(stats, "OutOfCallMsgs(C)"),
+            elapsed=_hms(stats.get("ElapsedTime(C)", "0:0:0")),
+            wall=time.monotonic() - self.started,
+            killed=killed,
+            stats=stats,
+            stat_file=self.stat_file,
+            error_file=self.error_file,
+            output_file=self.output_file,
+        )
+        return self.result
+
+    def messages(self) -> str:
+        """SIPp's message trace (-trace_msg), when it was asked for."""
+        found = sorted(self.workdir.glob(f"{Path(self.label).stem}*_messages.log"))
+        return "\n".join(p.read_text(errors="replace") for p in found)
+
+
+def start_sipp(
+    scenario: str | Path,
+    target: tuple[str, int],
+    *,
+    inf: Path,
+    calls: int,
+    workdir: Path,
+    rate: float = 10,
+    timeout: float = 60.0,
+    transport: str = "u1",
+    local_ip: str = "127.0.0.1",
+    local_port: int | None = None,
+    keys: Mapping[str, str] | None = None,
+    recv_timeout_ms: int = 10_000,
+    limit: int | None = None,
+    cpu: int | None = None,
+    extra: Sequence[str] = (),
+    name: str | None = None,
+    trace_msg: bool = False,
+    ready_timeout: float = 10.0,
+) -> RunningSipp:
+    """Start SIPp like `sipp()` does but without waiting for it (a UAS that answers calls).
+
+    With `local_port`, returns once SIPp's UDP socket is bound there (polled, not slept), so a
+    caller started afterwards finds it listening. The scenario file is copied into `workdir`
+    under the run's name so that SIPp's per-scenario files (-trace_msg, -trace_rtt) are told
+    apart when one scenario runs twice at once.
+    """
+    scenario_path = Path(scenario)
+    if not scenario_path.is_absolute() and not scenario_path.exists():
+        scenario_path = SCENARIOS / scenario_path
+    if not scenario_path.name.endswith(".xml"):
+        scenario_path = scenario_path.with_name(scenario_path.name + ".xml")
+    label = name or scenario_path.stem
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy = workdir / f"{label}.xml"
+    if copy.resolve() != scenario_path.resolve():
+        shutil.copyfile(scenario_path, copy)
+    stat_file = workdir / f"{label}.stat.csv"
+    error_file = workdir / f"{label}.errors.log"
+    output_file = workdir / f"{label}.out"
+    for stale in (stat_file, error_file, output_file):
+        stale.unlink(missing_ok=True)
+
+    all_keys = {"expires": "3600"}
+    all_keys.update(keys or {})
+    cmd: list[str] = []
+    if cpu is not None:
+        cmd += ["taskset", "-c", str(cpu)]
+    cmd += [
+        which("sipp") or "sipp",
+        f"{target[0]}:{target[1]}",
+        "-sf", str(copy),
+        "-inf", str(inf),
+        "-m", str(calls),
+        "-r", f"{rate:g}",
+        "-t", transport,
+        "-i", local_ip,
+        "-timeout", f"{timeout:g}s",
+        "-timeout_error",
+        "-recv_timeout", str(recv_timeout_ms),
+        "-buff_size", "1048576",
+        "-trace_stat", "-stf", str(stat_file), "-fd", "1",
+        "-trace_err", "-error_file", str(error_file),
+        "-nostdin",
+        "-nd",
+    ]  # fmt: skip
+    if local_port is not None:
+        cmd += ["-p", str(local_port)]
+    if limit is not None:
+        cmd += ["-l", str(limit)]
+    if trace_msg:
+        cmd += ["-trace_msg"]
+    for key, value in all_keys.items():
+        cmd += ["-key", key, value]
+    cmd += list(extra)
+
+    with output_file.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
+        )
+    run = RunningSipp(proc, timeout, time.monotonic(), stat_file, error_file, output_file, workdir, label)
+    if local_port is not None and transport.startswith("u"):
+
+        def gone() -> str | None:
+            return None if run.running() else f"sipp exited early:\n{tail(output_file, 15)}"
+
+        try:
+            wait_until(
+                lambda: udp_port_bound(local_port, local_ip), ready_timeout, "SIPp to bind", alive=gone
+            )
+        except (TimeoutError, RuntimeError):
+            run.stop()
+            raise
+    return run

@@ -1,0 +1,218 @@
+"""Calls on the wire: SIPp caller -> the real PBX daemon -> SIPp callee, over loopback.
+
+Each test registers the callee (user 1001) with register_auth.xml from a port P (SIPp exits),
+starts a SIPp UAS scenario on the same port P (the PBX sends its INVITE to the address a device
+registered from), then runs the matching UAC scenario as user 1000, who authenticates its INVITE
+(407) and dials 1001. Every scenario step is a `recv` that fails the SIPp call when the expected
+message does not come (or another one comes instead), so "both sides completed N calls" means
+each side saw exactly the messages its scenario lists. Then the PBX's own view: every call it
+started it also ended, with the expected reason, and no call is left (GET /api/calls when the
+daemon has it; the call_started / call_ended log lines always).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import Pbx, SippResult, free_port, sipp, start_sipp, wait_until, write_users_csv
+
+CALLER, CALLEE = "1000", "1001"
+
+
+@dataclass
+class Outcome:
+    uac: SippResult
+    uas: SippResult
+    pbx: Pbx
+
+    def explain(self) -> str:
+        return (
+            f"--- caller (UAC):\n{self.uac.explain()}\n--- callee (UAS):\n{self.uas.explain()}\n"
+            f"--- PBX log:\n{self.pbx.log(40)}"
+        )
+
+
+def register_callee(pbx: Pbx, workdir: Path, port: int, user: str = CALLEE) -> Path:
+    csv = write_users_csv(workdir / f"callee-{user}.csv", [user])
+    res = sipp(
+        "register_auth", pbx.sip_addr, inf=csv, calls=1, rate=10, workdir=workdir, local_port=port,
+        name=f"register-{user}",
+    )  # fmt: skip
+    assert res.clean and res.successful == 1, res.explain() + "\n--- PBX log:\n" + pbx.log()
+    return csv
+
+
+def call(
+    pbx: Pbx,
+    workdir: Path,
+    scenario: str,
+    *,
+    calls: int = 1,
+    rate: float = 10,
+    pause_ms: int = 100,
+    limit: int | None = None,
+) -> Outcome:
+    """Run call_<scenario>_uas.xml as 1001 and call_<scenario>_uac.xml as 1000 calling 1001."""
+    stem = f"call_{scenario}_" if scenario else "call_"
+    uac_sf, uas_sf = stem + "uac", stem + "uas"
+    port = free_port()
+    callee_csv = register_callee(pbx, workdir, port)
+    bound = 30 + calls / rate * 2
+    uas = start_sipp(
+        uas_sf, pbx.sip_addr, inf=callee_csv, calls=calls, workdir=workdir, local_port=port,
+        timeout=bound + 10, extra=["-d", str(pause_ms)], trace_msg=True,
+    )  # fmt: skip
+    try:
+        caller_csv = write_users_csv(workdir / "caller.csv", [CALLER])
+        uac = start_sipp(
+            uac_sf, pbx.sip_addr, inf=caller_csv, calls=calls, rate=rate, workdir=workdir,
+            keys={"callee": CALLEE}, timeout=bound, limit=limit, extra=["-d", str(pause_ms)],
+            trace_msg=True,
+        ).wait()  # fmt: skip
+        # the callee ends by itself after its last call; give it a moment, then stop it
+        with_deadline = 10.0 if uac.clean else 2.0
+        with contextlib.suppress(TimeoutError):
+            wait_until(lambda: not uas.running(), with_deadline, "the callee SIPp to finish")
+        uas_res = uas.wait(timeout=0.1) if not uas.running() else uas.stop()
+    finally:
+        if uas.running():
+            uas.stop()
+    return Outcome(uac, uas_res, pbx)
+
+
+def call_events(pbx: Pbx) -> tuple[dict[str, str], dict[str, str]]:
+    """(call_id -> dialled) of call_started and (call_id -> reason) of call_ended, from the log."""
+    started: dict[str, str] = {}
+    ended: dict[str, str] = {}
+    for line in pbx.log_file.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            rec: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if rec.get("event") == "call_started":
+            started[str(rec.get("call_id"))] = str(rec.get("dialled"))
+        elif rec.get("event") == "call_ended":
+            ended[str(rec.get("call_id"))] = str(rec.get("reason"))
+    return started, ended
+
+
+def errors_in_log(pbx: Pbx) -> list[str]:
+    text = pbx.log_file.read_text(errors="replace").splitlines()
+    return [ln for ln in text if '"level": "error"' in ln or '"level": "critical"' in ln or "Traceback" in ln]
+
+
+def live_calls(pbx: Pbx) -> list[Any] | None:
+    """GET /api/calls when the daemon has it (None: it does not exist yet)."""
+    status, body = pbx.request("GET", "/api/calls")
+    if status == 404 and not isinstance(body, list):
+        return None
+    assert status == 200, (status, body)
+    if isinstance(body, dict):
+        body = body.get("calls", body.get("items"))
+    assert isinstance(body, list), body
+    return body
+
+
+def assert_pbx_done(pbx: Pbx, n: int, reasons: Counter[str]) -> None:
+    """The PBX started n calls to 1001, ended each with the expected reasons, keeps none."""
+
+    def settled() -> tuple[dict[str, str], dict[str, str]] | None:
+        s, e = call_events(pbx)
+        return (s, e) if len(e) >= n else None
+
+    try:
+        started, ended = wait_until(settled, 10, "the PBX to log every call_ended", interval=0.1)
+    except TimeoutError:
+        started, ended = call_events(pbx)
+    assert len(started) == n and set(started.values()) == {CALLEE}, (started, pbx.log())
+    assert set(ended) == set(started), f"calls started but not ended: {set(started) - set(ended)}"
+    assert Counter(ended.values()) == reasons, Counter(ended.values())
+    assert errors_in_log(pbx) == []
+    # TODO(issue 4): GET /api/calls is being added by another change; until the daemon has it the
+    # log's call_started/call_ended pairs above are the proof that no call is left.
+    if live_calls(pbx) is not None:
+        wait_until(lambda: live_calls(pbx) == [], 10, "GET /api/calls to list no call")
+
+
+def unexpected(res: SippResult) -> list[str]:
+    """SIPp's "unexpected message" reports: with -nd a call goes on after one, so a message the
+    scenario does not list (an extra response, a request too many) shows up only here."""
+    try:
+        text = res.error_file.read_text(errors="replace")
+    except OSError:
+        return []
+    return [ln for ln in text.splitlines() if "unexpected" in ln.lower()]
+
+
+def assert_clean(out: Outcome, n: int) -> None:
+    assert out.uac.clean and out.uac.successful == n, out.explain()
+    assert out.uas.clean and out.uas.successful == n, out.explain()
+    assert out.uac.created == n and out.uas.created == n, out.explain()
+    assert unexpected(out.uac) == [] and unexpected(out.uas) == [], out.explain()
+
+
+# --------------------------------------------------------------------------------------------
+def test_100_calls_complete_and_none_is_left(pbx: Pbx, tmp_path: Path) -> None:
+    # INVITE/407/ACK/INVITE/100/180/200/ACK/pause 100 ms/BYE/200, 50 calls/s, up to 20 at once
+    out = call(pbx, tmp_path, "", calls=100, rate=50, limit=20)
+    assert_clean(out, 100)
+    assert out.uas.out_of_call_msgs == 0 and out.uac.out_of_call_msgs == 0, out.explain()
+    assert_pbx_done(pbx, 100, Counter({"caller_hangup": 100}))
+
+
+def test_cancel_before_answer(pbx: Pbx, tmp_path: Path) -> None:
+    # caller: 180 -> CANCEL -> 200 -> 487 -> ACK; callee: 180 -> CANCEL -> 200 -> 487 -> ACK
+    out = call(pbx, tmp_path, "cancel", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"cancelled": 3}))
+
+
+def test_callee_busy_486_reaches_the_caller(pbx: Pbx, tmp_path: Path) -> None:
+    out = call(pbx, tmp_path, "486", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"busy": 3}))
+
+
+def test_hold_and_resume_are_relayed_and_answered(pbx: Pbx, tmp_path: Path) -> None:
+    # the callee must see a=sendonly then a=sendrecv; the caller must get its answers (recvonly,
+    # sendrecv) back in 200s that it ACKs, and the callee must get those ACKs
+    out = call(pbx, tmp_path, "hold", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
+
+
+def test_bye_from_the_callee(pbx: Pbx, tmp_path: Path) -> None:
+    out = call(pbx, tmp_path, "callee_bye", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"callee_hangup": 3}))
+
+
+def test_info_dtmf_relay_is_relayed(pbx: Pbx, tmp_path: Path) -> None:
+    out = call(pbx, tmp_path, "info", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
+
+
+@pytest.mark.parametrize("scenario", ["", "cancel"])
+def test_scenarios_fail_when_the_callee_is_not_there(
+    pbx_factory: Callable[..., Pbx], tmp_path: Path, scenario: str
+) -> None:
+    # the tests above can fail: without a registered callee the PBX answers 480 and the caller's
+    # scenario, which expects 180, fails
+    pbx = pbx_factory(10)
+    caller_csv = write_users_csv(tmp_path / "caller.csv", [CALLER])
+    uac = sipp(
+        f"call_{scenario}_uac" if scenario else "call_uac", pbx.sip_addr, inf=caller_csv, calls=1,
+        rate=10, workdir=tmp_path, keys={"callee": CALLEE}, timeout=20, recv_timeout_ms=1000,
+    )  # fmt: skip
+    assert not uac.clean and uac.failed == 1, uac.explain()
+    assert "480" in uac.error_file.read_text(errors="replace"), uac.explain()
