@@ -109,8 +109,10 @@ def create_app(backend: Backend) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"no user {extension!r}")
         return u
 
+    # `async def`: these run on the daemon's own loop between SIP steps, so a command or a read of
+    # the core never races a datagram (a plain `def` would run in a worker thread).
     @app.get("/api/history", dependencies=[Authed], tags=["history"])
-    def history(
+    async def history(
         user: Annotated[str, Query(min_length=1, description="the user's extension")],
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         before: Annotated[str | None, Query(description="the `next` cursor of the previous page")] = None,
@@ -129,26 +131,26 @@ def create_app(backend: Backend) -> FastAPI:
         return page
 
     @app.get("/api/calls", dependencies=[Authed], tags=["calls"])
-    def calls() -> list[LiveCall]:
+    async def calls() -> list[LiveCall]:
         """Live calls with their legs (dialogs) and states."""
         return backend.calls()
 
     @app.get("/api/calls/{call_id}", dependencies=[Authed], tags=["calls"])
-    def call(call_id: str) -> LiveCall:
+    async def call(call_id: str) -> LiveCall:
         found = backend.call(call_id)
         if found is None:
             raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
         return found
 
     @app.delete("/api/calls/{call_id}", dependencies=[Authed], tags=["calls"], status_code=204)
-    def hangup(call_id: str) -> Response:
+    async def hangup(call_id: str) -> Response:
         """Hang up: BYE to every answered leg, CANCEL to every ringing one (487 to the caller)."""
         if not backend.hangup(call_id):
             raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
         return Response(status_code=204)
 
     @app.get("/api/dialplan/explain", dependencies=[Authed], tags=["dialplan"])
-    def explain(
+    async def explain(
         dial: Annotated[str, Query(min_length=1, description="the dialled string")],
         caller: Annotated[
             str | None, Query(alias="from", description="user extension or device name")
