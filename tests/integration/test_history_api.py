@@ -295,3 +295,26 @@ def test_openapi_describes_the_new_routes(net: DaemonNet) -> None:
     paths = net.api("GET", "/openapi.json").json()["paths"]
     assert {"/api/history", "/api/calls", "/api/calls/{call_id}", "/api/dialplan/explain"} <= set(paths)
     assert "delete" in paths["/api/calls/{call_id}"]
+
+
+def test_store_pages_through_rows_with_the_same_start(tmp_path: Path) -> None:
+    from pbx.history import HistoryRow, decode_cursor, encode_cursor
+    from pbx.store.sqlite import Store
+
+    store = Store(tmp_path / "pbx.sqlite3", "node7")
+    t = 1_800_000_000.0
+    for i, start in enumerate([t, t, t, t + 1, t - 1]):
+        row = HistoryRow(f"c{i}-201-out", f"c{i}", "201", "out", "202", None, "201", start, None, start,
+                         0.0, None, "busy", None, False)  # fmt: skip
+        store.add_history(row)
+    store.add_history(store.history("201", 1)[0])  # the same row again: still one row
+    seen: list[str] = []
+    cursor = None
+    while page := store.history("201", 1, cursor):
+        seen.append(page[0].id)
+        cursor = decode_cursor(encode_cursor(page[0]))
+    assert seen == ["c3-201-out", "c2-201-out", "c1-201-out", "c0-201-out", "c4-201-out"]
+    assert [r.id for r in store.history("201", 2, offset=3)] == ["c0-201-out", "c4-201-out"]
+    assert store.history("202", 10) == []
+    assert store.db.execute("SELECT DISTINCT node_id FROM history").fetchall() == [("node7",)]
+    store.close()
