@@ -29,6 +29,7 @@ from pbx.dialplan.explain import explain, parse_at, render_json
 from pbx.history import ConfigDirectory, HistoryRecorder, decode_cursor, encode_cursor
 from pbx.metrics import PbxCollector, make_registry, render
 from pbx.runtime import AllowList, Driver
+from pbx.sip.message import REASONS
 from pbx.stats import CallStats
 from pbx.store.sqlite import Store
 from pbx.transport.tcp import TcpTransport
@@ -151,6 +152,21 @@ class Daemon:
 
         self.driver.command(step)
         return found
+
+    def originate(self, user: str, number: str) -> tuple[str | None, int, str]:
+        """(call id, 0, "") or (None, SIP status, reason)."""
+        result: list[tuple[str | None, int, str]] = []
+
+        def step(now: float, wall: float) -> list[Any]:
+            res, effects = self.core.originate(user, number, now, wall)
+            if isinstance(res, str):
+                result.append((res, 0, ""))
+            else:
+                result.append((None, res.status, res.reason or REASONS.get(res.status, "")))
+            return effects
+
+        self.driver.command(step)
+        return result[0]
 
     def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
         plan = self.dialplan

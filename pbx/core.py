@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pbx import log
-from pbx.calls.manager import CallInfo, CallManager
+from pbx.calls.manager import CallInfo, CallManager, Reject
 from pbx.config import Config
 from pbx.config.models import User
 from pbx.dialplan import Dialplan
@@ -170,9 +170,11 @@ class PbxCore:
         except SipParseError as e:
             return self._malformed(data, e, source)
         if isinstance(msg, Response):
-            logger.debug("sip_response_in", status=msg.status, call_id=msg.call_id, source=str(source))
+            if logger.debug_enabled:
+                logger.debug("sip_response_in", status=msg.status, call_id=msg.call_id, source=str(source))
             return self._on_response(msg, now, wall)
-        logger.debug("sip_request_in", method=msg.method, call_id=msg.call_id, source=str(source))
+        if logger.debug_enabled:
+            logger.debug("sip_request_in", method=msg.method, call_id=msg.call_id, source=str(source))
         return self._on_request(msg, source, now, wall)
 
     def _malformed(self, data: bytes, e: SipParseError, source: Addr) -> list[Effect]:
@@ -215,7 +217,8 @@ class PbxCore:
         resp = self._handle(req, source, now, wall, effects)
         if resp is not None:
             self.stats.responses_out[(req.method, resp.status)] += 1
-            logger.debug("sip_response_out", status=resp.status, method=req.method, call_id=req.call_id)
+            if logger.debug_enabled:
+                logger.debug("sip_response_out", status=resp.status, method=req.method, call_id=req.call_id)
             effects.extend(self.tx.respond(req, resp, now))
         return effects
 
@@ -429,6 +432,13 @@ class PbxCore:
     def hangup(self, call_id: str, now: float, wall: float) -> list[Effect] | None:
         """End a live call (API command); None if there is no such live call."""
         return self.b2bua.hangup(call_id, now, wall)
+
+    def originate(
+        self, user: str, dialled: str, now: float, wall: float
+    ) -> tuple[str | Reject, list[Effect]]:
+        """Click-to-dial (API command): the call id, or why not; and the step's effects."""
+        res = self.b2bua.originate(user, dialled, now, wall)
+        return res, self.b2bua.take_effects()
 
     def lift_ban(self, ip: str) -> bool:
         try:

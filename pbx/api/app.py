@@ -9,7 +9,15 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pbx.api.schemas import Ban, HistoryPage, LiveCall, Registration, UserPresence
+from pbx.api.schemas import (
+    Ban,
+    HistoryPage,
+    LiveCall,
+    Originated,
+    OriginateRequest,
+    Registration,
+    UserPresence,
+)
 
 MAX_PAGE = 500
 
@@ -48,6 +56,8 @@ class Backend(Protocol):
     def call(self, call_id: str) -> LiveCall | None: ...
 
     def hangup(self, call_id: str) -> bool: ...
+
+    def originate(self, user: str, number: str) -> tuple[str | None, int, str]: ...
 
     def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
         """render_json of the dialplan decision; BadParameter for a bad `at` or unknown `from`,
@@ -141,6 +151,18 @@ def create_app(backend: Backend) -> FastAPI:
         if found is None:
             raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
         return found
+
+    @app.post("/api/calls", dependencies=[Authed], tags=["calls"], status_code=201)
+    async def originate(body: OriginateRequest) -> Originated:
+        """Click-to-dial: the user's phone rings first; when answered, the number is dialled with the
+        user's dialplan and caller ID, and the two are bridged. The call then shows in GET /api/calls."""
+        call_id, status, reason = backend.originate(body.user, body.number)
+        if call_id is None:
+            code = 404 if status == 404 else 409 if status in (480, 486) else 403 if status == 403 else 422
+            raise HTTPException(
+                status_code=code, detail=f"cannot call {body.number} for {body.user}: {reason}"
+            )
+        return Originated(id=call_id)
 
     @app.delete("/api/calls/{call_id}", dependencies=[Authed], tags=["calls"], status_code=204)
     async def hangup(call_id: str) -> Response:

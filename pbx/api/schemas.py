@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Registration(BaseModel):
@@ -80,3 +80,20 @@ class LiveCall(BaseModel):
     answered: float | None
     duration: float  # seconds since the INVITE
     legs: list[CallLeg]
+
+
+class OriginateRequest(BaseModel):
+    """Click-to-dial: ring `user`'s phone first, then dial `number` as if the user dialled it."""
+
+    model_config = {"extra": "forbid"}
+
+    user: str = Field(min_length=1, description="extension of the user whose phone rings first")
+    number: str = Field(
+        min_length=1,
+        pattern=r"^[0-9*#+]+$",
+        description="what the user would dial: an extension or outside number (`*7<n>*` picks the caller ID)",
+    )
+
+
+class Originated(BaseModel):
+    id: str

@@ -33,6 +33,7 @@ from pbx import dialplan as dp
 from pbx import log
 from pbx.calls.call import ALLOW, Call, CallRejected, CallState, Pending
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
+from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
 from pbx.config import Config
 from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
@@ -168,6 +169,8 @@ class CallManager:
         self._seq = itertools.count()
         self._out: list[object] = []
         self._trunk_legs: dict[Leg, Trunk] = {}  # B legs to a trunk: their credentials
+        self._origs: dict[str, OriginateFlow] = {}  # click-to-dial calls still being set up
+        self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
 
     # --- routing ---------------------------------------------------------------------------------
     def resolve_target(self, dialled: str, caller: Caller, wall: float) -> Resolution:
@@ -354,24 +357,57 @@ class CallManager:
         call = self._new_call(req, source, caller, dialled, a_local, now, wall)
         call.direction, call.trunk = "outbound", trunk.name
         self._reply(req, 100, now)
-        host = b_local[0]
         presented = out.presented or caller.extension or caller.device
-        disp = _quote(caller.display) if caller.display else ""
-        target = f"sip:{out.number}@{_hostport(trunk.host, trunk.port)}"
-        leg = Leg(
-            id="b1", role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
-            local_uri=f"{disp}<sip:{presented}@{host}>", remote_uri=f"<{target}>", remote_target=target,
-            dest=Addr(trunk.transport, trunk.host, trunk.port), contact=b_local[1], via_host=host,
-            user_agent=self.server, peer_name=f"trunk:{trunk.name}",
-        )  # fmt: skip
-        extra = [("p-asserted-identity", f"{disp}<sip:{presented}@{host}>")] if trunk.pai else []
-        self._trunk_legs[leg] = trunk
+        leg, extra = self._trunk_leg("b1", trunk, b_local, out.number, presented, caller.display)
         self._send_b_invite(call, leg, _max_forwards(req), extra, now)
         self.arm(call, "ring", now + self.ring_timeout)
         self.emit(call.started_event(wall, caller.display))
         logger.info("call_started", call_id=call.id, caller=caller.device, dialled=dialled, trunk=trunk.name,
                     number=out.number, presented=presented)  # fmt: skip
         return self._take()
+
+    def _trunk_leg(self, leg_id: str, trunk: Trunk, local: tuple[str, str], number: str, presented: str,
+                   display: str) -> tuple[Leg, list[tuple[str, str]]]:  # fmt: skip
+        """A leg to `number` through `trunk`, presenting `presented`; and its extra INVITE headers."""
+        host = local[0]
+        disp = _quote(display) if display else ""
+        target = f"sip:{number}@{_hostport(trunk.host, trunk.port)}"
+        leg = Leg(
+            id=leg_id, role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
+            local_uri=f"{disp}<sip:{presented}@{host}>", remote_uri=f"<{target}>", remote_target=target,
+            dest=Addr(trunk.transport, trunk.host, trunk.port), contact=local[1], via_host=host,
+            user_agent=self.server, peer_name=f"trunk:{trunk.name}",
+        )  # fmt: skip
+        self._trunk_legs[leg] = trunk
+        return leg, [("p-asserted-identity", f"{disp}<sip:{presented}@{host}>")] if trunk.pai else []
+
+    def _device_leg(self, leg_id: str, device: str, b: Binding, from_user: str, display: str,
+                    to_user: str) -> Leg:  # fmt: skip
+        local = self._local_for(b.target.transport)
+        assert local is not None
+        host = local[0]
+        disp = _quote(display) if display else ""
+        return Leg(
+            id=leg_id, role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
+            local_uri=f"{disp}<sip:{from_user}@{host}>", remote_uri=f"<sip:{to_user}@{host}>",
+            remote_target=b.uri, dest=b.target, contact=local[1], via_host=host, user_agent=self.server,
+            peer_name=device,
+        )  # fmt: skip
+
+    def _credentials(self, leg: Leg, sent: Request, resp: Response) -> tuple[str, str] | None:
+        """The Authorization header answering a trunk's 401/407 to `sent`, once (no loop)."""
+        trunk = self._trunk_legs.get(leg)
+        if trunk is None or trunk.username is None or trunk.password is None or leg.cancel_wanted:
+            return None
+        if any(k in ("authorization", "proxy-authorization") for k, _ in sent.headers):
+            return None  # our credentials were refused
+        ch = best_challenge(
+            resp.headers.get_all("www-authenticate" if resp.status == 401 else "proxy-authenticate")
+        )
+        if ch is None:
+            return None
+        value = answer(ch, sent.method, sent.uri_text, trunk.username, trunk.password, secrets.token_hex(8))
+        return ("authorization" if resp.status == 401 else "proxy-authorization", value)
 
     def _send_b_invite(self, call: Call, leg: Leg, mf: int, extra: list[tuple[str, str]], now: float) -> None:
         a_inv = call.a.invite
@@ -386,20 +422,11 @@ class CallManager:
 
     def _authenticate_b(self, p: Pending, resp: Response, now: float) -> bool:
         """A trunk's 401/407 to our INVITE: send it again once with credentials (22.2)."""
-        trunk = self._trunk_legs.get(p.leg)
-        leg, sent = p.leg, p.sent
-        if trunk is None or trunk.username is None or trunk.password is None or leg.cancel_wanted:
+        auth = self._credentials(p.leg, p.sent, resp)
+        if auth is None:
             return False
-        if any(k in ("authorization", "proxy-authorization") for k, _ in sent.headers):
-            return False  # our credentials were refused: do not loop
-        name = "www-authenticate" if resp.status == 401 else "proxy-authenticate"
-        ch = best_challenge(resp.headers.get_all(name))
-        if ch is None:
-            return False
-        value = answer(ch, "INVITE", sent.uri_text, trunk.username, trunk.password, secrets.token_hex(8))
-        header = "authorization" if resp.status == 401 else "proxy-authorization"
-        extra = [(k, v) for k, v in sent.headers if k == "p-asserted-identity"] + [(header, value)]
-        self._send_b_invite(p.call, leg, int(sent.headers.get("max-forwards") or "70"), extra, now)
+        extra = [(k, v) for k, v in p.sent.headers if k == "p-asserted-identity"] + [auth]
+        self._send_b_invite(p.call, p.leg, int(p.sent.headers.get("max-forwards") or "70"), extra, now)
         return True
 
     def _new_call(self, req: Request, source: Addr, caller: Caller, dialled: str,
@@ -425,17 +452,7 @@ class CallManager:
 
     def _fork(self, call: Call, i: int, device: str, b: Binding, caller: Caller, dialled: str,
               mf: int, now: float) -> None:  # fmt: skip
-        dest = b.target
-        local = self._local_for(dest.transport)
-        assert local is not None
-        host = local[0]
-        disp = _quote(caller.display) if caller.display else ""
-        leg = Leg(
-            id=f"b{i}", role=Role.UAC, call_id=secrets.token_hex(12), local_tag=new_tag(),
-            local_uri=f"{disp}<sip:{_identity(caller)}@{host}>",
-            remote_uri=f"<sip:{dialled}@{host}>", remote_target=b.uri, dest=dest,
-            contact=local[1], via_host=host, user_agent=self.server, peer_name=device,
-        )  # fmt: skip
+        leg = self._device_leg(f"b{i}", device, b, _identity(caller), caller.display, dialled)
         self._send_b_invite(call, leg, mf, [], now)
 
     def on_cancel(self, req: Request, now: float, wall: float) -> list[object]:
@@ -511,11 +528,13 @@ class CallManager:
         return self._take()
 
     def owns(self, key: str) -> bool:
-        return key in self._client
+        return key in self._client or key in self._orig_client
 
     def on_tx_event(
         self, ev: ResponseReceived | TransactionTimedOut, now: float, wall: float
     ) -> list[object]:
+        if ev.key in self._orig_client:
+            return self._orig_event(ev, now, wall)
         p = self._client.get(ev.key)
         if p is None:
             return []
@@ -563,8 +582,122 @@ class CallManager:
         for leg in call.bs:
             self._trunk_legs.pop(leg, None)
 
+    # --- originate (click-to-dial) -----------------------------------------------------------------
+    def originate(self, user: str, dialled: str, now: float, wall: float) -> str | Reject:
+        """Ring `user`'s phones, then dial `dialled` as if the user had dialled it (their dialplan,
+        their numbers, `*7n*` included). The call's id, or why it cannot be placed."""
+        u = self.config.user(user)
+        if u is None:
+            return Reject(404, f"no user {user}")
+        devices = [
+            d.username
+            for d in self.config.devices
+            if d.user == user or (d.user is None and d.username == user)
+        ]
+        if not devices:
+            return Reject(480, f"user {user} is on no device")
+        caller = Caller(devices[0], user, u.name, Addr("udp", "127.0.0.1", 0))
+        res = self.resolver(dialled, caller, wall)
+        if isinstance(res, Reject):
+            return res
+        anyone = Caller("", None, "", caller.source)  # leaves none of the user's devices out
+        contacts = [(d, b) for d, b in self.contacts(Ring(users=(user,)), anyone, now)
+                    if self._local_for(b.target.transport)]  # fmt: skip
+        if not contacts:
+            return Reject(480, f"no registered phone for user {user}")
+        o = Originate(new_originate_id(), user, dialled, now, wall)
+        for i, (dev, b) in enumerate(contacts, 1):
+            o.user_legs.append(self._device_leg(f"u{i}", dev, b, dialled, "", user))
+        if isinstance(res, Outbound):
+            o.direction, o.trunk = "outbound", res.trunk
+        flow = OriginateFlow(self, o)
+        flow.target = (res, caller)
+        self._origs[o.id] = flow
+        flow.start(now, wall)
+        return o.id
+
+    def take_effects(self) -> list[object]:
+        return self._take()
+
+    def send_originate(self, flow: OriginateFlow, leg: Leg, req: Request, now: float) -> str:
+        key, effects = self.tx.send_request(req, leg.dest, now)
+        self._orig_client[key] = (flow, leg, req)
+        self._add(effects)
+        return key
+
+    def dial_target(self, flow: OriginateFlow, now: float) -> None:
+        res, caller = flow.target
+        o = flow.o
+        if isinstance(res, Outbound):
+            trunk = self.config.trunk(res.trunk)
+            local = self._local_for(trunk.transport) if trunk is not None else None
+            if trunk is None or local is None:
+                return
+            presented = res.presented or o.user
+            leg, extra = self._trunk_leg("b1", trunk, local, res.number, presented, caller.display)
+            o.target_legs.append(leg)
+            flow.invite(leg, extra, now)
+            return
+        if not isinstance(res, Ring):
+            return
+        for i, (dev, b) in enumerate(self.contacts(res, caller, now), 1):
+            if self._local_for(b.target.transport):
+                leg = self._device_leg(f"b{i}", dev, b, o.user, caller.display, o.dialled)
+                o.target_legs.append(leg)
+                flow.invite(leg, [], now)
+
+    def retry_with_credentials(self, flow: OriginateFlow, leg: Leg, sent: Request, resp: Response,
+                               now: float) -> bool:  # fmt: skip
+        auth = self._credentials(leg, sent, resp)
+        if auth is None:
+            return False
+        flow.invite(leg, [(k, v) for k, v in sent.headers if k == "p-asserted-identity"] + [auth], now)
+        return True
+
+    def originate_connected(self, flow: OriginateFlow, now: float, wall: float) -> None:
+        """Both phones are up: from here on it is an ordinary answered call."""
+        o = flow.o
+        user, target = o.user_leg, o.target_leg
+        assert user is not None and target is not None
+        user.id = "a"
+        call = Call(o.id, self, user, o.user, o.dialled, o.started, o.started_wall, self.server)
+        call.bs.append(target)
+        call.winner, call.answered_wall = target, wall
+        call.direction, call.trunk = o.direction, o.trunk
+        call.to(CallState.ANSWERED)
+        self._calls[call.id] = call
+        for leg in (user, target):
+            self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
+        self._origs.pop(o.id, None)
+        self.emit(flow.answered_event(wall, now))
+        logger.info("originate_connected", call_id=o.id, user_device=user.peer_name, target=target.peer_name)
+
+    def _orig_event(
+        self, ev: ResponseReceived | TransactionTimedOut, now: float, wall: float
+    ) -> list[object]:
+        flow, leg, sent = self._orig_client[ev.key]
+        if isinstance(ev, ResponseReceived):
+            if ev.response.status >= 200:
+                self._orig_client.pop(ev.key, None)
+            if flow.o.phase is Phase.DONE and leg is not flow.o.user_leg and leg is not flow.o.target_leg:
+                flow.on_response(leg, sent, ev.response, now, wall)  # a losing leg's CANCEL/BYE
+            elif flow.o.phase is not Phase.DONE:
+                flow.on_response(leg, sent, ev.response, now, wall)
+        else:
+            self._orig_client.pop(ev.key, None)
+            if flow.o.phase is not Phase.DONE:
+                flow.on_timeout(leg, sent, now, wall)
+        if flow.o.phase is Phase.FAILED:
+            self._origs.pop(flow.o.id, None)
+        return self._take()
+
     # --- timers ----------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
+        orig = min((f.o.deadline for f in self._origs.values() if f.o.deadline is not None), default=None)
+        calls = self._next_call_deadline()
+        return orig if calls is None else calls if orig is None else min(orig, calls)
+
+    def _next_call_deadline(self) -> float | None:
         heap = self._heap
         while heap:
             when, _, cid, kind = heap[0]
@@ -575,6 +708,11 @@ class CallManager:
         return None
 
     def on_timer(self, now: float, wall: float) -> list[object]:
+        for flow in list(self._origs.values()):
+            if flow.o.deadline is not None and flow.o.deadline <= now:
+                flow.on_deadline(now, wall)
+                if flow.o.phase is Phase.FAILED:
+                    self._origs.pop(flow.o.id, None)
         heap = self._heap
         while heap and heap[0][0] <= now:
             when, _, cid, kind = heapq.heappop(heap)
@@ -595,6 +733,12 @@ class CallManager:
             legs = tuple(LegInfo(x.id, x.role.value, x.state.value, x.peer_name, x.call_id) for x in c.legs)
             out.append(CallInfo(c.id, c.caller, c.callee, c.state.value, c.started_wall, c.answered_wall,
                                 now - c.started, legs))  # fmt: skip
+        for f in self._origs.values():
+            o = f.o
+            legs = tuple(LegInfo(x.id, x.role.value, x.state.value, x.peer_name, x.call_id) for x in o.legs)
+            out.append(
+                CallInfo(o.id, o.user, o.dialled, "setup", o.started_wall, None, now - o.started, legs)
+            )
         return out
 
     def count(self) -> int:
@@ -612,6 +756,11 @@ class CallManager:
     def hangup(self, call_id: str, now: float, wall: float) -> list[object] | None:
         """End a live call from outside (`DELETE /api/calls/{id}`): BYE to every confirmed leg,
         CANCEL to every ringing one, 487 to a caller still waiting. None if no such live call."""
+        flow = self._origs.get(call_id)
+        if flow is not None:
+            flow.fail("api_hangup", now, wall)
+            self._origs.pop(call_id, None)
+            return self._take()
         call = self._calls.get(call_id)
         if call is None or call.state is CallState.ENDED:
             return None
