@@ -106,7 +106,7 @@ class Driver:
         if not effects:
             return
         if self.history is not None:
-            effects = self.history.process(effects)
+            effects = self._with_history(self.history, effects)
         store = self.store
         began = False
         try:
@@ -134,6 +134,16 @@ class Driver:
         finally:
             if began and store is not None:
                 store.commit()
+
+    def _with_history(self, history: HistoryRecorder, effects: list[Effect]) -> list[Effect]:
+        """The step's effects plus its history rows. A failure here costs history, never the
+        step's SIP messages."""
+        try:
+            return history.process(effects)
+        except Exception:
+            self.core.stats.handler_errors += 1
+            logger.exception("history_error")
+            return effects
 
     def _send(self, e: Send) -> None:
         dest = e.dest

@@ -318,3 +318,32 @@ def test_store_pages_through_rows_with_the_same_start(tmp_path: Path) -> None:
     assert store.history("202", 10) == []
     assert store.db.execute("SELECT DISTINCT node_id FROM history").fetchall() == [("node7",)]
     store.close()
+
+
+def test_a_failing_recorder_never_costs_the_step_its_messages() -> None:
+    from pbx.config import load_config
+    from pbx.core import PbxCore
+    from pbx.history import ConfigDirectory, HistoryRecorder
+    from pbx.runtime import AllowList, Driver
+    from pbx.sip.effects import Send
+
+    cfg = load_config(ROOT / "config")
+    clock = FakeClock()
+    core = PbxCore(cfg, clock.now(), clock.wall())
+    sent: list[bytes] = []
+
+    class Transport:
+        family_v6 = False
+
+        def send(self, data: bytes, dest: Addr) -> None:
+            sent.append(data)
+
+    class Broken(HistoryRecorder):
+        def process(self, effects: Any) -> list[object]:
+            raise RuntimeError("bug")
+
+    driver = Driver(core, clock, None, AllowList(cfg.sip.allowed_destinations))
+    driver.add_transport("udp", Transport())
+    driver.history = Broken(ConfigDirectory(lambda: cfg))
+    driver.execute([Send(b"x", Addr("udp", "127.0.0.1", 5070))])
+    assert sent == [b"x"] and core.stats.handler_errors == 1
