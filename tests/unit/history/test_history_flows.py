@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "calls"))
-from test_call_flows import SDP_B, Net, Phone, connected, setup_call
+from test_call_flows import SDP_A, SDP_B, Net, Phone, connected, setup_call
+from test_call_routing import routed_net
 
 from pbx.calls.call import CallAnswered, CallEnded, CallRejected, CallRinging, CallStarted
 from pbx.history import ConfigDirectory, HistoryRecorder, PersistHistory
@@ -110,3 +112,44 @@ def test_hangup_of_an_unknown_or_ended_call_is_none(net: Net) -> None:
     [call] = net.core.calls(net.clock.now())
     b.request(db, "BYE")  # the callee hangs up; the caller has not answered our BYE yet
     assert net.core.hangup(call.call_id, net.clock.now(), net.clock.wall()) is None
+
+
+def test_inbound_trunk_call_row_has_the_did_and_the_callers_name() -> None:
+    net = routed_net()
+    callee = Phone(net, "203", 5073)
+    callee.register()
+    carrier = Phone(net, "carrier", 5090)
+    frm = '"Jan Klant" <sip:0612345678@127.0.0.1:5090>;tag=c1'
+    inv = carrier._req("INVITE", "sip:+31534800203@127.0.0.1", secrets.token_hex(6), frm,
+                       "<sip:+31534800203@127.0.0.1>", 1, SDP_A)  # fmt: skip
+    carrier.send(inv)
+    callee.reply(callee.take_req("INVITE"), 486)
+    [started] = net.event(CallStarted)
+    assert isinstance(started, CallStarted)
+    assert (started.direction, started.did, started.caller_device) == (
+        "inbound",
+        "+31534800203",
+        "trunk:carrier",
+    )
+    rows = recorded(net)
+    assert list(rows) == [("203", "in")]
+    row = rows["203", "in"].row
+    assert (row.other_number, row.other_name, row.did, row.result) == (
+        "0612345678", "Jan Klant", "+31534800203", "busy"
+    )  # fmt: skip
+
+
+def test_outbound_trunk_call_row_has_the_dialled_number() -> None:
+    net = routed_net()
+    a = Phone(net, "201", 5071)
+    a.register()
+    carrier = Phone(net, "carrier", 5090)
+    a.dial("0534800900")
+    carrier.reply(carrier.take_req("INVITE"), 486)
+    [started] = net.event(CallStarted)
+    assert isinstance(started, CallStarted) and started.direction == "outbound"
+    assert started.devices == ("trunk:carrier",)
+    rows = recorded(net)
+    assert list(rows) == [("201", "out")]
+    row = rows["201", "out"].row
+    assert (row.other_number, row.other_name, row.did, row.result) == ("0534800900", None, None, "busy")
