@@ -148,9 +148,13 @@ class HistoryRecorder:
 
     def _rung(self, s: CallStarted) -> list[str]:
         users = list(s.users)
+        # A call from the API (originate) rings the caller's own phones first: those are listed
+        # in `devices` along with the caller's device, and are not the people called. (A user
+        # calling their own extension never rings the device they call from.)
+        own = s.caller_device != "" and s.caller_device in s.devices
         for dev in s.devices:
             u = self.directory.user_of_device(dev)
-            if u is not None:
+            if u is not None and not (own and u == s.caller):
                 users.append(u)
         if not users and s.direction != "outbound" and self.directory.is_user(s.callee):
             users.append(s.callee)  # an older emitter that does not say whom it rang

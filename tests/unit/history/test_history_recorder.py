@@ -213,3 +213,12 @@ def test_cursor_round_trip_and_garbage() -> None:
     for bad in ("", "x", "!!!", "bm90LWEtY3Vyc29y", nan, "\u00e9t\u00e9"):
         with pytest.raises(ValueError, match="cursor"):
             decode_cursor(bad)
+
+
+def test_originated_call_rings_the_caller_first_but_is_an_out_call(rec: HistoryRecorder) -> None:
+    # POST /api/calls: the PBX rings 201's own phone, then 202
+    rec.observe(CallStarted("o1", "201", "202", T0, caller_device="201", devices=("201",)))
+    rec.observe(CallAnswered("o1", "202", T0 + 9, 9.0))
+    out = rows(rec.observe(CallEnded("o1", "callee_hangup", T0 + 20)))
+    assert set(out) == {("201", "out"), ("202", "in")}
+    assert out["202", "in"].device == "202" and out["201", "out"].other_name == "Bram Jansen"
