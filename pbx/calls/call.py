@@ -45,6 +45,27 @@ logger = log.get("pbx.calls")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
 RELAYED_HEADERS = ("info-package", "recv-info", "event")  # INFO packages (RFC 6086)
+SESSION_TIMER_HEADERS = ("session-expires", "min-se")  # RFC 4028: relayed so the phones refresh
+
+
+def session_headers(msg: Request | Response) -> list[tuple[str, str]]:
+    """RFC 4028 headers to relay: Session-Expires and Min-SE, and `Require: timer` from a 2xx
+    (the refresher's obligation travels end to end; the PBX only watches the interval)."""
+    out = [(k, v) for k, v in msg.headers if k in SESSION_TIMER_HEADERS]
+    if isinstance(msg, Response) and any(
+        "timer" in (o.strip().lower() for o in v.split(",")) for v in msg.headers.get_all("require")
+    ):
+        out.append(("require", "timer"))
+    return out
+
+
+def session_interval(msg: Request | Response) -> float | None:
+    """The negotiated session interval of a 2xx, in seconds (None: no session timer)."""
+    value = msg.headers.get("session-expires")
+    if value is None:
+        return None
+    head = value.split(";", 1)[0].strip()
+    return float(head) if head.isdigit() and int(head) > 0 else None
 
 
 class CallState(enum.Enum):
@@ -235,6 +256,8 @@ class Call:
         if resp is not None and resp.body:
             extra += content_headers(resp)
             body = resp.body
+        if resp is not None and 200 <= status < 300:
+            extra += session_headers(resp)
         out = make_response(a.invite, status, reason, to_tag=a.local_tag, extra=extra, body=body)
         self.ctx.respond(a.invite_key, out, now)
         return out
@@ -245,6 +268,7 @@ class Call:
         self.to(CallState.ENDED)
         self.reason = reason
         self.ctx.disarm(self, "ring")
+        self.ctx.disarm(self, "session")
         self.ctx.arm(self, "reap", now + self.ctx.timers.timeout)
         self.ctx.emit(CallEnded(self.id, reason, wall))
         logger.info("call_ended", call_id=self.id, reason=reason)
@@ -290,6 +314,14 @@ class Call:
             next_at = now + t.t1
         leg.unacked = Unacked(key, resp, cseq, t.t1, next_at, now + t.timeout, peer_ack)
         self.ctx.arm(self, f"2xx:{leg.id}", min(next_at, now + t.timeout))
+
+    def _watch_session(self, resp: Response, now: float) -> None:
+        """A 2xx that sets (or refreshes) a session interval: end the call if no refresh comes
+        within it. The phones' own refresher sends BYE earlier (RFC 4028 10); this catches a
+        phone that vanished without one, so no call hangs in the PBX forever."""
+        interval = session_interval(resp)
+        if interval is not None:
+            self.ctx.arm(self, "session", now + interval)
 
     def hangup(self, reason: str, now: float, wall: float, skip: Leg | None = None) -> None:
         """End the call: BYE to every confirmed leg, CANCEL to every ringing one."""
@@ -389,6 +421,7 @@ class Call:
         else:
             peer_ack = (b, inv)  # delayed offer: B's 2xx has it, A's ACK will carry the answer
         self._send_2xx(a, a.invite_key, ok, a.invite.cseq.number, now, peer_ack)
+        self._watch_session(resp, now)
         for other in self.bs:
             if other is not b:
                 self._cancel_leg(other, now)
@@ -404,6 +437,10 @@ class Call:
         if kind == "ring":
             if self.state is CallState.SETUP:
                 self.hangup("no_answer", now, wall)
+        elif kind == "session":
+            if self.state is CallState.ANSWERED:
+                logger.info("session_expired", call_id=self.id)  # nobody refreshed (RFC 4028 10)
+                self.hangup("session_expired", now, wall)
         elif kind == "reap":
             for leg in self.legs:
                 leg.to(LegState.ENDED)  # a phone never finished its CANCEL or BYE transaction
@@ -467,6 +504,7 @@ class Call:
             leg.refresh_target(req)
             self.reinvite_pending = True
         extra = content_headers(req) + [(k, v) for k, v in req.headers if k in RELAYED_HEADERS]
+        extra += session_headers(req)
         if m == "INVITE":
             extra.append(("allow", ALLOW))
         sent = other.request(m, req.body, extra)
@@ -489,6 +527,8 @@ class Call:
         if s < 300 and p.sent.method in ("INVITE", "UPDATE"):
             p.leg.refresh_target(resp)
             extra.insert(0, ("contact", back.contact))
+            extra += session_headers(resp)
+            self._watch_session(resp, now)
         out = make_response(origin, s, resp.reason, extra=extra, body=resp.body)
         self.ctx.respond(p.origin_key, out, now)
         if p.sent.method == "INVITE" and s < 300:

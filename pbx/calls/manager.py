@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 from pbx import dialplan as dp
 from pbx import log
-from pbx.calls.call import ALLOW, Call, CallRejected, CallState, Pending
+from pbx.calls.call import ALLOW, Call, CallRejected, CallState, Pending, session_headers
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
 from pbx.config import Config
@@ -130,6 +130,10 @@ def _identity(caller: Caller) -> str:
 
 def _hostport(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _supports_timer(req: Request) -> bool:
+    return any("timer" in (o.strip().lower() for o in v.split(",")) for v in req.headers.get_all("supported"))
 
 
 def _max_forwards(req: Request) -> int:
@@ -412,7 +416,9 @@ class CallManager:
     def _send_b_invite(self, call: Call, leg: Leg, mf: int, extra: list[tuple[str, str]], now: float) -> None:
         a_inv = call.a.invite
         assert a_inv is not None
-        req = leg.request("INVITE", a_inv.body, [*content_headers(a_inv), ("allow", ALLOW), *extra])
+        timer = [("supported", "timer")] if _supports_timer(a_inv) else []
+        extra = [*content_headers(a_inv), ("allow", ALLOW), *session_headers(a_inv), *timer, *extra]
+        req = leg.request("INVITE", a_inv.body, extra)
         req.headers.set("max-forwards", str(mf))
         leg.invite = req
         if leg not in call.bs:
