@@ -58,6 +58,7 @@ def call(
     rate: float = 10,
     pause_ms: int = 100,
     limit: int | None = None,
+    caller_transport: str = "u1",
 ) -> Outcome:
     """Run call_<scenario>_uas.xml as 1001 and call_<scenario>_uac.xml as 1000 calling 1001."""
     stem = f"call_{scenario}_" if scenario else "call_"
@@ -74,7 +75,7 @@ def call(
         uac = start_sipp(
             uac_sf, pbx.sip_addr, inf=caller_csv, calls=calls, rate=rate, workdir=workdir,
             keys={"callee": CALLEE}, timeout=bound, limit=limit, extra=["-d", str(pause_ms)],
-            trace_msg=True,
+            trace_msg=True, transport=caller_transport,
         ).wait()  # fmt: skip
         # the callee ends by itself after its last call; give it a moment, then stop it
         with_deadline = 10.0 if uac.clean else 2.0
@@ -190,10 +191,36 @@ def test_hold_and_resume_are_relayed_and_answered(pbx: Pbx, tmp_path: Path) -> N
     assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
 
 
+def test_hold_from_the_callee_side(pbx: Pbx, tmp_path: Path) -> None:
+    # re-INVITE a=sendonly from the callee: the caller must get it in its own dialog, and its
+    # 200 (a=recvonly) must reach the callee, whose ACK must reach the caller
+    out = call(pbx, tmp_path, "callee_hold", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
+
+
+def test_delayed_offer(pbx: Pbx, tmp_path: Path) -> None:
+    # INVITE without SDP: the callee's 200 carries the offer to the caller, and the caller's
+    # ACK carries the answer to the callee (RFC 3261 13.2.1)
+    out = call(pbx, tmp_path, "late_sdp", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
+
+
 def test_bye_from_the_callee(pbx: Pbx, tmp_path: Path) -> None:
     out = call(pbx, tmp_path, "callee_bye", calls=3)
     assert_clean(out, 3)
     assert_pbx_done(pbx, 3, Counter({"callee_hangup": 3}))
+
+
+@pytest.mark.parametrize("scenario", ["", "callee_bye", "hold"])
+def test_caller_over_tcp(pbx: Pbx, tmp_path: Path, scenario: str) -> None:
+    # the A leg over TCP, the B leg over UDP: responses and the PBX's own in-dialog requests
+    # (BYE, relayed re-INVITE answers) must reach the caller on its connection
+    out = call(pbx, tmp_path, scenario, calls=3, caller_transport="t1")
+    assert_clean(out, 3)
+    reason = "callee_hangup" if scenario == "callee_bye" else "caller_hangup"
+    assert_pbx_done(pbx, 3, Counter({reason: 3}))
 
 
 def test_info_dtmf_relay_is_relayed(pbx: Pbx, tmp_path: Path) -> None:
