@@ -1,16 +1,66 @@
-"""structlog as JSON lines on stderr. Call-related lines carry `call_id` (and queue/agent)."""
+"""structlog as JSON lines on stderr. Call-related lines carry `call_id` (and queue/agent).
+
+Loggers are created at import time, before `setup()` has read the configured level, and are
+called on every SIP message, so `get()` returns a `Logger` whose level methods are the methods of
+an already assembled structlog filtering logger: a filtered level (`debug` at `info`) is one
+call of a function that returns None, with no proxy, no `bind()` and no processor. `setup()`
+re-assembles every logger handed out so far.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any, TextIO
 
 import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
-def setup(level: str = "info") -> None:
+class Logger:
+    """The subset of structlog's FilteringBoundLogger the daemon uses, re-pointable by `setup()`."""
+
+    __slots__ = (
+        "_bound",
+        "critical",
+        "debug",
+        "debug_enabled",
+        "error",
+        "exception",
+        "info",
+        "name",
+        "warning",
+    )
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._assemble()
+
+    def _assemble(self) -> None:
+        bound: Any = structlog.get_logger(self.name).bind()
+        self._bound = bound
+        self.debug: Any = bound.debug
+        self.info: Any = bound.info
+        self.warning: Any = bound.warning
+        self.error: Any = bound.error
+        self.critical: Any = bound.critical
+        self.exception: Any = bound.exception
+        # Hot paths test this before building a debug line's arguments.
+        self.debug_enabled = bool(bound.is_enabled_for(logging.DEBUG))
+
+    def is_enabled_for(self, level: str) -> bool:
+        """Whether lines of `level` are written: for callers whose arguments cost to compute."""
+        return bool(self._bound.is_enabled_for(_LEVELS[level]))
+
+    def bind(self, **values: Any) -> Any:
+        return self._bound.bind(**values)
+
+
+_loggers: list[Logger] = []
+
+
+def setup(level: str = "info", file: TextIO | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -20,11 +70,14 @@ def setup(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS.get(level, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        logger_factory=structlog.PrintLoggerFactory(file=file or sys.stderr),
+        cache_logger_on_first_use=False,  # our Logger holds the assembled logger itself
     )
+    for lg in _loggers:
+        lg._assemble()
 
 
-def get(name: str) -> structlog.typing.FilteringBoundLogger:
-    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
-    return logger
+def get(name: str) -> Logger:
+    lg = Logger(name)
+    _loggers.append(lg)
+    return lg

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from pbx.registrar.bindings import Binding
@@ -13,13 +13,16 @@ def record_key(aor: str, contact_key: str) -> str:
     return f"{aor}\x1f{contact_key}"
 
 
+# Monotonic times mean nothing after a restart (expires_wall carries the expiry), so they are not
+# stored. The other fields are plain values, copied as they are: dataclasses.asdict would
+# deep-copy each one, and this runs for every registration.
+_FIELDS = tuple(f.name for f in fields(Binding) if f.name not in ("expires_at", "last_qualified"))
+
+
 def to_record(b: Binding) -> dict[str, Any]:
-    d = asdict(b)
+    d = {name: getattr(b, name) for name in _FIELDS}
     d["source"] = [b.source.transport, b.source.host, b.source.port]
     d["path"] = list(b.path)
-    # Monotonic times mean nothing after a restart; expires_wall carries the expiry.
-    d.pop("expires_at")
-    d.pop("last_qualified")
     return d
 
 

@@ -106,6 +106,18 @@ def _to_tag(req: Request) -> str:
     return hashlib.sha1(f"{req.call_id}|{req.from_.tag}".encode()).hexdigest()[:12]
 
 
+_date_cache: tuple[int, str] = (-1, "")
+
+
+def _http_date(wall: float) -> str:
+    """The Date header value; formatted once per second, not once per registration."""
+    global _date_cache
+    second = int(wall)
+    if _date_cache[0] != second:
+        _date_cache = (second, formatdate(second, usegmt=True))
+    return _date_cache[1]
+
+
 def _has_option(req: Request, header: str, tag: str) -> bool:
     return any(t.strip().lower() == tag for v in req.headers.get_all(header) for t in v.split(","))
 
@@ -153,7 +165,7 @@ class Registrar:
         if outbound:
             extra.append(("require", "outbound"))
         extra.extend(("path", p) for p in req.headers.get_all("path"))
-        extra.append(("date", formatdate(wall, usegmt=True)))
+        extra.append(("date", _http_date(wall)))
         return RegistrarOutcome(self._reply(req, 200, extra=extra), effects, result, username, aor)
 
     def _reply(
@@ -168,17 +180,21 @@ class Registrar:
     def _authenticate(self, req: Request, now: float) -> tuple[AuthResult, str | None]:
         values = req.headers.get_all("authorization")
         chosen = values[0] if values else None
+        ours: tuple[str, dict[str, str]] | None = None
         for v in values:  # one per realm may be present (RFC 3261 22.4): take ours
             try:
-                if parse_auth_params(v)[1].get("realm") == self.auth.realm:
-                    chosen = v
-                    break
+                parsed = parse_auth_params(v)
             except SipParseError:
                 continue
+            if parsed[1].get("realm") == self.auth.realm:
+                chosen, ours = v, parsed
+                break
         try:
             ruri = req.uri
         except SipParseError:
             return AuthResult.URI_MISMATCH, None
+        if ours is not None:  # already split: verify it without parsing it again
+            return self.auth.verify_parsed("REGISTER", *ours, self.lookup_credential, now, request_uri=ruri)
         return self.auth.verify("REGISTER", chosen, self.lookup_credential, now, request_uri=ruri)
 
     # --- planning and applying contacts ----------------------------------------------------------

@@ -124,6 +124,7 @@ class DigestAuth:
         self._counter = itertools.count()
         self._nc: OrderedDict[str, tuple[int, float]] = OrderedDict()  # nonce -> (highest nc, issued)
         self._dummy = {a: h(b"dummy:" + secret) for a, h in _HASHES.items()}
+        self._mac_prefix = realm.encode() + b"\0"
 
     # --- challenges ---------------------------------------------------------------------------
 
@@ -149,7 +150,8 @@ class DigestAuth:
         return _b64e(head + self._mac(head))
 
     def _mac(self, head: bytes) -> bytes:
-        return hmac.new(self._secret, self.realm.encode() + b"\0" + head, hashlib.sha256).digest()[:_MAC_LEN]
+        # hmac.digest is the one-shot C implementation: no HMAC object per nonce.
+        return hmac.digest(self._secret, self._mac_prefix + head, "sha256")[:_MAC_LEN]
 
     def nonce_issued(self, nonce: str) -> float | None:
         """Issue time (monotonic seconds) of a nonce we made, or None if it is not ours."""
@@ -186,6 +188,19 @@ class DigestAuth:
             scheme, p = parse_auth_params(credentials_header_value)
         except SipParseError:
             return AuthResult.MALFORMED, None
+        return self.verify_parsed(method, scheme, p, lookup, now, request_uri)
+
+    def verify_parsed(
+        self,
+        method: str,
+        scheme: str,
+        p: dict[str, str],
+        lookup: Callable[[str], Credential | None],
+        now: float,
+        request_uri: Uri | None = None,
+    ) -> tuple[AuthResult, str | None]:
+        """`verify` for a credentials value the caller has already split with `parse_auth_params`
+        (a registrar reads the realm of each Authorization header to pick its own)."""
         if scheme != "digest":
             return AuthResult.UNSUPPORTED, None
         username = p.get("username")

@@ -20,7 +20,7 @@ Params = tuple[tuple[str, str | None], ...]
 
 
 def is_token(s: str) -> bool:
-    return bool(s) and all(c in TOKEN_CHARS for c in s)
+    return bool(s) and TOKEN_CHARS.issuperset(s)
 
 
 def param_value(params: Params, name: str) -> str | None:
@@ -50,8 +50,36 @@ def _read_quoted(s: str, i: int) -> int:
     raise SipParseError("unbalanced quotes")
 
 
+_TOKEN_RE = r"[A-Za-z0-9\-.!%*_+`'~]"
+# One `;name[=value]` in the shapes phones send; anything else takes the careful loop below,
+# which gives the same result or the precise error.
+_PARAM = re.compile(
+    rf"[ \t]*;[ \t]*({_TOKEN_RE}+)[ \t]*(?:=[ \t]*(\"(?:[^\"\\]|\\.)*\"|\[[^\]]*\]|(?:{_TOKEN_RE}|:)+))?",
+    re.S,
+)
+
+
 def parse_params(s: str, where: str) -> Params:
     """Parse `;name[=value]...` with LWS allowed around ';' and '=' (RFC 4475 wsinv)."""
+    if not s:
+        return ()
+    fast: list[tuple[str, str | None]] = []
+    pos, n = 0, len(s)
+    match = _PARAM.match
+    while pos < n:
+        m = match(s, pos)
+        if m is None:
+            break
+        fast.append((m.group(1), m.group(2)))
+        pos = m.end()
+    else:
+        return tuple(fast)
+    if not s[pos:].strip(_WS):
+        return tuple(fast)
+    return _parse_params_slow(s, where)
+
+
+def _parse_params_slow(s: str, where: str) -> Params:
     out: list[tuple[str, str | None]] = []
     i, n = 0, len(s)
     while i < n:
@@ -132,11 +160,16 @@ class Via:
         return f"SIP/{self.version}/{self.transport} {hp}{render_params(self.params)}"
 
 
+_VIA_HOST_END = re.compile(r"[^ \t;:]*")
+_VIA_HOST_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+
+
 def parse_via(value: str) -> Via:
-    m = _VIA_PROTO.match(value.strip())
+    value = value.strip()
+    m = _VIA_PROTO.match(value)
     if not m:
         raise SipParseError("bad Via")
-    rest = value.strip()[m.end() :]
+    rest = value[m.end() :]
     i = 0
     n = len(rest)
     if rest.startswith("["):
@@ -144,8 +177,9 @@ def parse_via(value: str) -> Via:
         if i < 0:
             raise SipParseError("bad Via host")
         i += 1
-    while i < n and rest[i] not in " \t;:":
-        i += 1
+    hm = _VIA_HOST_END.match(rest, i)
+    if hm is not None:  # always: the pattern matches the empty string
+        i = hm.end()
     host = rest[:i]
     while i < n and rest[i] in _WS:
         i += 1
@@ -164,7 +198,7 @@ def parse_via(value: str) -> Via:
         raise SipParseError("bad Via host")
     if host.startswith("["):
         parse_uri(f"sip:{host}")  # validates the IPv6 reference
-    elif not all(c.isalnum() or c in "-." for c in host):
+    elif not _VIA_HOST_CHARS.issuperset(host) and not all(c.isalnum() or c in "-." for c in host):
         raise SipParseError("bad Via host")
     return Via(m.group(1), m.group(2).upper(), host, port, parse_params(rest[i:], "Via"))
 
@@ -194,7 +228,25 @@ class NameAddr:
         return f"{disp}<{self.uri.text}>{render_params(self.params)}"
 
 
+_NA_CACHE_MAX = 4096
+_NA_TEXT_MAX = 256
+_na_cache: dict[str, NameAddr] = {}
+
+
 def parse_name_addr(value: str) -> NameAddr:
+    # NameAddr is immutable and a function of the text: a phone's To and Contact values repeat
+    # with every refresh, so a bounded memo (short values only) skips most of the work.
+    na = _na_cache.get(value)
+    if na is None:
+        na = _parse_name_addr(value)
+        if len(value) <= _NA_TEXT_MAX:
+            if len(_na_cache) >= _NA_CACHE_MAX:
+                _na_cache.clear()
+            _na_cache[value] = na
+    return na
+
+
+def _parse_name_addr(value: str) -> NameAddr:
     s = value.strip(_WS)
     i = 0
     n = len(s)
@@ -271,15 +323,33 @@ def parse_uint(value: str, name: str, limit: int = 2**32 - 1) -> int:
 # --- Authorization / WWW-Authenticate ----------------------------------------------------------
 
 
+# One `name=value` or `name="value"` (no escapes) of a credentials header; anything else takes
+# the careful loop, which gives the same result or the error.
+_AUTH_PARAM = re.compile(r'[ \t,]*([^= \t,"]+)[ \t]*=[ \t]*(?:"([^"\\]*)"|([^ \t,"]+))')
+
+
 def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
     """`Digest a=b, c="d"` -> ("digest", {...}); quotes removed, names lower-cased."""
     s = value.strip()
     sp = 0
-    while sp < len(s) and s[sp] not in _WS:
+    n = len(s)
+    while sp < n and s[sp] not in _WS:
         sp += 1
     scheme = s[:sp].lower()
     out: dict[str, str] = {}
-    i, n = sp, len(s)
+    pos = sp
+    match = _AUTH_PARAM.match
+    while pos < n:
+        m = match(s, pos)
+        if m is None:
+            break
+        q = m.group(2)
+        out[m.group(1).lower()] = q if q is not None else m.group(3)
+        pos = m.end()
+    if pos >= n or not s[pos:].strip(" \t,"):
+        return scheme, out
+    out = {}
+    i = sp
     while i < n:
         while i < n and s[i] in " \t,":
             i += 1

@@ -95,34 +95,80 @@ REASONS = {
 
 
 class Headers:
-    __slots__ = ("_items",)
+    """Ordered (name, value) pairs, with a by-name index built on the first lookup.
+
+    A parsed message is looked up by name a dozen times (Via, CSeq, Call-ID, Contact, ...), so the
+    index pays for itself at once; a message we build and only render never builds it. The index
+    holds only strings (the first value of each name) and a flag for repeated names, so the
+    garbage collector does not track it: a server transaction keeps its request for 32 s, and
+    tens of thousands of live messages must not mean hundreds of thousands of tracked objects.
+    """
+
+    __slots__ = ("_dup", "_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str]] = list(items)
+        self._first: dict[str, str] | None = None
+        self._dup = False  # some name occurs more than once: get_all/count scan the list
+
+    def _build(self) -> dict[str, str]:
+        first: dict[str, str] = {}
+        for k, v in self._items:
+            if k in first:
+                self._dup = True
+            else:
+                first[k] = v
+        self._first = first
+        return first
 
     def get(self, name: str) -> str | None:
-        for k, v in self._items:
-            if k == name:
-                return v
-        return None
+        first = self._first
+        if first is None:
+            first = self._build()
+        return first.get(name)
 
     def get_all(self, name: str) -> list[str]:
+        first = self._first
+        if first is None:
+            first = self._build()
+        if name not in first:
+            return []
+        if not self._dup:
+            return [first[name]]
         return [v for k, v in self._items if k == name]
 
     def count(self, name: str) -> int:
+        first = self._first
+        if first is None:
+            first = self._build()
+        if name not in first:
+            return 0
+        if not self._dup:
+            return 1
         return sum(1 for k, _ in self._items if k == name)
 
     def __contains__(self, name: object) -> bool:
-        return any(k == name for k, _ in self._items)
+        first = self._first
+        if first is None:
+            first = self._build()
+        return name in first
 
     def add(self, name: str, value: str) -> None:
         self._items.append((name, value))
+        first = self._first
+        if first is not None:
+            if name in first:
+                self._dup = True
+            else:
+                first[name] = value
 
     def prepend(self, name: str, value: str) -> None:
         self._items.insert(0, (name, value))
+        self._first = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` with one value, at the first one's place."""
+        self._first = None
         for i, (k, _) in enumerate(self._items):
             if k == name:
                 self._items[i] = (name, value)
@@ -132,11 +178,13 @@ class Headers:
 
     def remove(self, name: str) -> None:
         self._items = [kv for kv in self._items if kv[0] != name]
+        self._first = None
 
     def remove_first(self, name: str) -> None:
         for i, (k, _) in enumerate(self._items):
             if k == name:
                 del self._items[i]
+                self._first = None
                 return
 
     def items(self) -> list[tuple[str, str]]:
@@ -159,13 +207,18 @@ class Headers:
 
 
 class Message:
-    __slots__ = ("_cache", "body", "headers", "version")
+    # Typed views live in slots, not in a dict: no per-message dict, and None means "not yet".
+    __slots__ = ("_contacts", "_cseq", "_from", "_to", "_vias", "body", "headers", "version")
 
     def __init__(self, headers: Headers, body: bytes = b"", version: str = "SIP/2.0") -> None:
         self.headers = headers
         self.body = body
         self.version = version
-        self._cache: dict[str, object] = {}
+        self._cseq: CSeq | None = None
+        self._vias: list[Via] | None = None
+        self._from: NameAddr | None = None
+        self._to: NameAddr | None = None
+        self._contacts: list[NameAddr] | None = None
 
     # --- typed views, parsed once ---
     @property
@@ -174,18 +227,16 @@ class Message:
 
     @property
     def cseq(self) -> CSeq:
-        c = self._cache.get("cseq")
+        c = self._cseq
         if c is None:
-            c = self._cache["cseq"] = parse_cseq(self.headers.get("cseq") or "")
-        assert isinstance(c, CSeq)
+            c = self._cseq = parse_cseq(self.headers.get("cseq") or "")
         return c
 
     @property
     def vias(self) -> list[Via]:
-        v = self._cache.get("vias")
+        v = self._vias
         if v is None:
-            v = self._cache["vias"] = [parse_via(x) for x in self.headers.get_all("via")]
-        assert isinstance(v, list)
+            v = self._vias = [parse_via(x) for x in self.headers.get_all("via")]
         return v
 
     @property
@@ -194,28 +245,26 @@ class Message:
 
     @property
     def from_(self) -> NameAddr:
-        return self._name_addr("from")
+        v = self._from
+        if v is None:
+            v = self._from = parse_name_addr(self.headers.get("from") or "")
+        return v
 
     @property
     def to(self) -> NameAddr:
-        return self._name_addr("to")
-
-    def _name_addr(self, name: str) -> NameAddr:
-        v = self._cache.get(name)
+        v = self._to
         if v is None:
-            v = self._cache[name] = parse_name_addr(self.headers.get(name) or "")
-        assert isinstance(v, NameAddr)
+            v = self._to = parse_name_addr(self.headers.get("to") or "")
         return v
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values; `*` is not a name-addr, see `contact_star`."""
-        v = self._cache.get("contacts")
+        v = self._contacts
         if v is None:
-            v = self._cache["contacts"] = [
+            v = self._contacts = [
                 parse_name_addr(x) for x in self.headers.get_all("contact") if x.strip() != "*"
             ]
-        assert isinstance(v, list)
         return v
 
     @property
@@ -223,7 +272,7 @@ class Message:
         return any(x.strip() == "*" for x in self.headers.get_all("contact"))
 
     def invalidate(self) -> None:
-        self._cache.clear()
+        self._cseq = self._vias = self._from = self._to = self._contacts = None
 
     def first_line(self) -> str:
         raise NotImplementedError
@@ -239,7 +288,7 @@ class Message:
 
 
 class Request(Message):
-    __slots__ = ("method", "uri_text")
+    __slots__ = ("_uri", "method", "uri_text")
 
     def __init__(
         self,
@@ -252,14 +301,18 @@ class Request(Message):
         super().__init__(headers, body, version)
         self.method = method
         self.uri_text = uri
+        self._uri: Uri | None = None
 
     @property
     def uri(self) -> Uri:
-        u = self._cache.get("uri")
+        u = self._uri
         if u is None:
-            u = self._cache["uri"] = parse_uri(self.uri_text)
-        assert isinstance(u, Uri)
+            u = self._uri = parse_uri(self.uri_text)
         return u
+
+    def invalidate(self) -> None:
+        super().invalidate()
+        self._uri = None
 
     def first_line(self) -> str:
         return f"{self.method} {self.uri_text} {self.version}"

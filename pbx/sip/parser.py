@@ -93,6 +93,13 @@ def split_list(value: str) -> list[str]:
 
 def _lines(head: bytes) -> list[str]:
     text = head.decode("utf-8", "surrogateescape")
+    if "\n " not in text and "\n\t" not in text:
+        # No folded lines (nearly every message): split in C. A "\r" only ever ends a line.
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+            if text.endswith("\r"):
+                text = text[:-1]
+        return text.split("\n")
     raw = text.split("\n")
     lines: list[str] = []
     for line in raw:
@@ -103,6 +110,19 @@ def _lines(head: bytes) -> list[str]:
         else:
             lines.append(line)
     return lines
+
+
+_NAMES: dict[str, str] = {}  # header name as written -> canonical name; names are few
+
+
+def _header_name(raw: str) -> str:
+    name = raw.rstrip(" \t").lower()
+    if not is_token(name):
+        raise SipParseError(f"bad header name {name[:40]!r}")
+    name = COMPACT.get(name, name)
+    if len(_NAMES) < 1024 and len(raw) <= 64:
+        _NAMES[raw] = name
+    return name
 
 
 def parse(
@@ -125,20 +145,25 @@ def parse(
     headers = Headers()
     if len(lines) - 1 > max_headers:
         raise SipParseError("too many headers")
+    items = headers._items  # filled directly: the index is built on the first lookup
+    names = _NAMES
     for line in lines[1:]:
         colon = line.find(":")
         if colon <= 0:
             raise SipParseError(f"header line without a name: {line[:40]!r}")
-        name = line[:colon].rstrip(" \t").lower()
-        if not is_token(name):
-            raise SipParseError(f"bad header name {name[:40]!r}")
-        name = COMPACT.get(name, name)
+        raw = line[:colon]
+        name = names.get(raw)
+        if name is None:
+            name = _header_name(raw)
         value = line[colon + 1 :].strip(" \t")
         if name in LIST_HEADERS:
-            for v in split_list(value):
-                headers.add(name, v)
+            if "," in value:
+                for v in split_list(value):
+                    items.append((name, v))
+            else:
+                items.append((name, value.strip()))
         else:
-            headers.add(name, value)
+            items.append((name, value))
 
     msg: Message
     if start.startswith("SIP/"):
@@ -177,7 +202,7 @@ def _request(start: str, headers: Headers) -> Request:
     if ruri.is_sip and ruri.headers:
         raise SipParseError("Request-URI with headers")  # RFC 4475 escruri
     req = Request(method, uri, headers)
-    req._cache["uri"] = ruri
+    req._uri = ruri
     return req
 
 
@@ -209,15 +234,16 @@ def _validate(msg: Message) -> None:
     if "via" not in h:
         raise SipParseError("missing Via header")
     cseq = parse_cseq(h.get("cseq") or "")
-    msg._cache["cseq"] = cseq
+    msg._cseq = cseq
     vias = msg.vias
     if any(v.version != "2.0" for v in vias):
         raise SipParseError("SIP version not supported", 505)
-    parse_name_addr(h.get("from") or "")
-    parse_name_addr(h.get("to") or "")
-    for c in h.get_all("contact"):
-        if c != "*":
-            parse_name_addr(c)
+    # Parsed here anyway, so kept: the message's typed views would parse them again.
+    msg._from = parse_name_addr(h.get("from") or "")
+    msg._to = parse_name_addr(h.get("to") or "")
+    contacts = h.get_all("contact")
+    if contacts:
+        msg._contacts = [parse_name_addr(c) for c in contacts if c != "*"]
     if isinstance(msg, Request):
         if cseq.method != msg.method:
             raise SipParseError("CSeq method does not match")  # RFC 4475 mismatch01/02

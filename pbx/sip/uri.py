@@ -97,14 +97,33 @@ def build_sip_uri(
     return Uri(scheme, user, None, h, port, params, "", text)
 
 
+_CACHE_MAX = 4096
+_CACHE_TEXT_MAX = 256
+_cache: dict[str, Uri] = {}
+
+
 def parse_uri(text: str) -> Uri:
+    # Uri is immutable and a function of the text alone, and the same URIs come back with every
+    # refresh of a phone (Request-URI, To, Contact): a bounded memo saves most of the parsing.
+    u = _cache.get(text)
+    if u is None:
+        u = _parse_uri(text)
+        if len(text) > _CACHE_TEXT_MAX:
+            return u  # bounds the memo's memory whatever a peer sends
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[text] = u
+    return u
+
+
+def _parse_uri(text: str) -> Uri:
     colon = text.find(":")
     if colon <= 0:
         raise SipParseError(f"URI without scheme: {text!r}")
     scheme = text[:colon]
-    if not scheme[0].isalpha() or not all(c in _SCHEME_CHARS for c in scheme):
+    if not scheme[0].isalpha() or not _SCHEME_CHARS.issuperset(scheme):
         raise SipParseError(f"bad URI scheme: {text!r}")
-    if any(c in _FORBIDDEN_IN_URI for c in text):
+    if not _FORBIDDEN_IN_URI.isdisjoint(text):
         raise SipParseError(f"bad character in URI: {text!r}")
     scheme = scheme.lower()
     rest = text[colon + 1 :]
@@ -166,7 +185,7 @@ def _parse_hostport(hostport: str, text: str) -> tuple[str, int | None]:
         if ":" in ptext:
             raise SipParseError(f"IPv6 address without brackets: {text!r}")  # RFC 5118 ipv6-bad
         port = _parse_port(ptext, text)
-    if not host or not all(c in _HOST_CHARS for c in host):
+    if not host or not _HOST_CHARS.issuperset(host):
         raise SipParseError(f"bad host: {text!r}")
     return host, port
 
