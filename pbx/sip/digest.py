@@ -95,7 +95,7 @@ def _uri_refers_to(digest_uri: str, request_uri: Uri) -> bool:
     try:
         u = parse_uri(digest_uri)
     except SipParseError:
-        return False
+        return _unbracketed_ipv6(digest_uri, request_uri)
     if u.scheme != request_uri.scheme:
         return False
     if not u.is_sip:
@@ -103,6 +103,15 @@ def _uri_refers_to(digest_uri: str, request_uri: Uri) -> bool:
     if u.host_key != request_uri.host_key:
         return False
     return u.port is None or request_uri.port is None or u.port == request_uri.port
+
+
+def _unbracketed_ipv6(digest_uri: str, request_uri: Uri) -> bool:
+    """SIPp (3.6) hashes `uri="sip:::1:5060"` for a Request-URI `sip:[::1]:5060`: the same target
+    with the IPv6 brackets lost. Accepted: the response is still checked over the uri as sent."""
+    if ":" not in request_uri.host:
+        return False
+    port = f":{request_uri.port}" if request_uri.port is not None else ""
+    return digest_uri.lower() == f"{request_uri.scheme}:{request_uri.host.strip('[]')}{port}".lower()
 
 
 class DigestAuth:
