@@ -135,13 +135,7 @@ class OriginateFlow:
     def _user_response(self, leg: Leg, resp: Response, now: float, wall: float) -> None:
         o, s = self.o, resp.status
         if s < 200:
-            leg.provisional = True
-            if leg.cancel_wanted:
-                self._send_cancel(leg, now)
-            elif s > 100:
-                leg.learn_from_response(resp)
-                if leg.remote_tag is not None and leg.state is LegState.TRYING:
-                    leg.to(LegState.EARLY)
+            self._provisional(leg, resp, now)
             return
         if s >= 300:
             leg.final = s
@@ -171,17 +165,20 @@ class OriginateFlow:
             self.fail("unavailable", now, wall)
         logger.info("originate_user_answered", call_id=o.id, device=leg.peer_name)
 
+    def _provisional(self, leg: Leg, resp: Response, now: float) -> None:
+        leg.provisional = True
+        if leg.cancel_wanted:
+            self._send_cancel(leg, now)  # 9.1: a CANCEL had to wait for this 1xx
+        elif resp.status > 100:
+            leg.learn_from_response(resp)
+            if leg.remote_tag is not None and leg.state is LegState.TRYING:
+                leg.to(LegState.EARLY)
+
     # --- phase 2: the target -------------------------------------------------------------------
     def _target_response(self, leg: Leg, sent: Request, resp: Response, now: float, wall: float) -> None:
         o, s = self.o, resp.status
         if s < 200:
-            leg.provisional = True
-            if leg.cancel_wanted:
-                self._send_cancel(leg, now)
-            elif s > 100:
-                leg.learn_from_response(resp)
-                if leg.remote_tag is not None and leg.state is LegState.TRYING:
-                    leg.to(LegState.EARLY)
+            self._provisional(leg, resp, now)
             return
         if s >= 300:
             if s in (401, 407) and self.mgr.retry_with_credentials(self, leg, sent, resp, now):
