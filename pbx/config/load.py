@@ -14,7 +14,7 @@ earlier error.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,39 +86,9 @@ def load_config(config_dir: Path) -> Config:
         raise ConfigError([Problem(where, 0, "no .yaml files in the config directory")])
 
     problems: list[Problem] = []
-    sections: dict[str, _Section] = {}
-    fatal = False  # a file we could not use: validating the rest would only add noise
-    for path in paths:
-        file = str(path)
-        try:
-            root, data = _read(path)
-        except _Unreadable as exc:
-            problems.append(exc.problem)
-            fatal = True
-            continue
-        if root is None:  # empty file, or only comments
-            continue
-        _find_duplicate_keys(file, root, problems)
-        if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
-            problems.append(Problem(file, _line(root), "the file must be a mapping of section names"))
-            fatal = True
-            continue
-        for key, value in root.value:
-            name = key.value if isinstance(key, yaml.ScalarNode) else None
-            if name is None or name not in data:  # `1:` or `[a]:` would not reach pydantic as a key
-                problems.append(Problem(file, _line(key), f"{name or '?'}: unknown section"))
-                continue
-            if name in sections and sections[name].file != file:
-                first = sections[name]
-                problems.append(
-                    Problem(
-                        file,
-                        _line(key),
-                        f"{name}: section already defined at {first.file}:{_line(first.key)}",
-                    )
-                )
-                continue
-            sections[name] = _Section(file, key, value, data[name])
+    sections, fatal = read_sections(
+        paths, problems, what="section", file_shape="the file must be a mapping of section names"
+    )
     if fatal:
         raise ConfigError(_by_place(problems))
 
@@ -133,6 +103,50 @@ def load_config(config_dir: Path) -> Config:
     if problems:
         raise ConfigError(_by_place(problems))
     return config
+
+
+def read_sections(
+    paths: list[Path],
+    problems: list[Problem],
+    *,
+    what: str,
+    file_shape: str,
+    valid_name: Callable[[str], bool] = lambda _: True,
+    bad_name: str = "unknown section",
+) -> tuple[dict[str, _Section], bool]:
+    """Every top-level key of every file, with its node (for lines) and data; each may be defined in
+    one file only. Problems are appended; True means a file was unusable (validating the rest would
+    only add noise). Shared by the config and the dialplan loaders."""
+    sections: dict[str, _Section] = {}
+    fatal = False
+    for path in paths:
+        file = str(path)
+        try:
+            root, data = _read(path)
+        except _Unreadable as exc:
+            problems.append(exc.problem)
+            fatal = True
+            continue
+        if root is None:  # empty file, or only comments
+            continue
+        _find_duplicate_keys(file, root, problems)
+        if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
+            problems.append(Problem(file, _line(root), file_shape))
+            fatal = True
+            continue
+        for key, value in root.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            # `1:` or `[a]:` would not reach pydantic as a key
+            if name is None or name not in data or not valid_name(name):
+                problems.append(Problem(file, _line(key), f"{name or '?'}: {bad_name}"))
+                continue
+            if name in sections and sections[name].file != file:
+                first = sections[name]
+                message = f"{name}: {what} already defined at {first.file}:{_line(first.key)}"
+                problems.append(Problem(file, _line(key), message))
+                continue
+            sections[name] = _Section(file, key, value, data[name])
+    return sections, fatal
 
 
 def _by_place(problems: list[Problem]) -> list[Problem]:

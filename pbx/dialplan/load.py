@@ -18,16 +18,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from pbx.config import Config, ConfigError, Problem
-from pbx.config.load import (
-    _by_place,
-    _explain,
-    _find_duplicate_keys,
-    _line,
-    _place,
-    _read,
-    _Section,
-    _Unreadable,
-)
+from pbx.config.load import _by_place, _explain, _line, _place, _Section, read_sections
 from pbx.dialplan.model import Rule, RuleContext
 from pbx.dialplan.router import CompiledRule, Dialplan
 
@@ -43,35 +34,12 @@ def load_dialplans(dialplan_dir: Path, config: Config) -> Dialplan:
         raise ConfigError([Problem(where, 0, f"dialplan directory {reason}")])
 
     problems: list[Problem] = []
-    sections: dict[str, _Section] = {}
-    fatal = False
-    for path in sorted(dialplan_dir.glob("*.yaml")):
-        file = str(path)
-        try:
-            root, data = _read(path)
-        except _Unreadable as exc:
-            problems.append(exc.problem)
-            fatal = True
-            continue
-        if root is None:
-            continue
-        _find_duplicate_keys(file, root, problems)
-        if not isinstance(root, yaml.MappingNode) or not isinstance(data, dict):
-            problems.append(Problem(file, _line(root), "the file must map context names to lists of rules"))
-            fatal = True
-            continue
-        for key, value in root.value:
-            name = key.value if isinstance(key, yaml.ScalarNode) else None
-            if name is None or name not in data or not _CONTEXT_NAME.fullmatch(name):
-                message = "not a context name (use letters, digits and . _ - : +)"
-                problems.append(Problem(file, _line(key), f"{name or '?'}: {message}"))
-                continue
-            if name in sections and sections[name].file != file:
-                first = sections[name]
-                message = f"{name}: context already defined at {first.file}:{_line(first.key)}"
-                problems.append(Problem(file, _line(key), message))
-                continue
-            sections[name] = _Section(file, key, value, data[name])
+    sections, fatal = read_sections(
+        sorted(dialplan_dir.glob("*.yaml")), problems, what="context",
+        file_shape="the file must map context names to lists of rules",
+        valid_name=lambda name: _CONTEXT_NAME.fullmatch(name) is not None,
+        bad_name="not a context name (use letters, digits and . _ - : +)",
+    )  # fmt: skip
     if fatal:
         raise ConfigError(_by_place(problems))
 
