@@ -288,7 +288,12 @@ class PbxCore:
         for k, v in self._server_header():
             resp.headers.add(k, v)
         if resp.status == 200:
-            logger.info("registered", aor=outcome.username, call_id=req.call_id, source=str(source))
+            # A new contact is news; a refresh of a known one (every phone, every few minutes)
+            # is not, and one JSON line per refresh costs as much as a tenth of the REGISTER.
+            if outcome.added:
+                logger.info("registered", aor=outcome.username, call_id=req.call_id, source=str(source))
+            elif logger.debug_enabled:
+                logger.debug("reregistered", aor=outcome.username, call_id=req.call_id, source=str(source))
         return resp
 
     def _invite(

@@ -81,6 +81,7 @@ class RegistrarOutcome:
     auth_result: AuthResult = AuthResult.MISSING
     username: str | None = None  # the digest username, when the credentials named one
     aor: str | None = None  # set once authenticated
+    added: int = 0  # contacts bound that were not bound before (not refreshes of existing ones)
 
 
 class _Reject(Exception):
@@ -151,7 +152,7 @@ class Registrar:
                 raise _Reject(400, "Bad To URI")
             if aor != username:
                 raise _Reject(403, "Forbidden")
-            effects, outbound = self._apply(req, aor, source, now, wall)
+            effects, outbound, added = self._apply(req, aor, source, now, wall)
         except _Reject as r:
             resp = self._reply(req, r.status, r.reason, r.extra)
             return RegistrarOutcome(resp, [], result, username, None if r.status == 403 else username)
@@ -166,7 +167,8 @@ class Registrar:
             extra.append(("require", "outbound"))
         extra.extend(("path", p) for p in req.headers.get_all("path"))
         extra.append(("date", _http_date(wall)))
-        return RegistrarOutcome(self._reply(req, 200, extra=extra), effects, result, username, aor)
+        resp = self._reply(req, 200, extra=extra)
+        return RegistrarOutcome(resp, effects, result, username, aor, added)
 
     def _reply(
         self,
@@ -258,7 +260,8 @@ class Registrar:
 
     def _apply(
         self, req: Request, aor: str, source: Addr, now: float, wall: float
-    ) -> tuple[list[RegistrarEffect], bool]:
+    ) -> tuple[list[RegistrarEffect], bool, int]:
+        """(effects, whether outbound was used, how many contacts are newly bound)."""
         s = self.settings
         current = self.bindings.current(aor)
         if req.contact_star:
@@ -267,7 +270,7 @@ class Registrar:
             doomed = [b for b in current if self._in_order(req, b)]
             for b in doomed:
                 self.bindings.remove(aor, b.key)
-            return [DeleteBinding(aor, b.key) for b in doomed], False
+            return [DeleteBinding(aor, b.key) for b in doomed], False, 0
         contacts = self._parse_contacts(req)
         if len(contacts) > s.max_contacts:
             raise _Reject(403, "Too Many Contacts")
@@ -283,6 +286,7 @@ class Registrar:
         ua = req.headers.get("user-agent")
         path = tuple(req.headers.get_all("path"))
         touched: set[str] = set()
+        added = 0
         for c, old in plan:
             if old is not None and (old.key != c.key or c.expires == 0):
                 self.bindings.remove(aor, old.key)
@@ -310,13 +314,15 @@ class Registrar:
                 reachable=old.reachable if old is not None and same else None,
                 last_qualified=old.last_qualified if old is not None and same else None,
             )
+            if not same:
+                added += 1
             qualify_at = now if not same and s.qualify_interval > 0 else None
             self.bindings.put(b, qualify_at=qualify_at)
             touched.add(c.key)
             effects.append(PersistBinding(b))
         effects.extend(self._enforce_limit(aor, touched, now))
         outbound = any(c.reg_id is not None for c in contacts) and _has_option(req, "supported", "outbound")
-        return effects, outbound
+        return effects, outbound, added
 
     def _enforce_limit(self, aor: str, keep: set[str], now: float) -> list[RegistrarEffect]:
         current = self.bindings.current(aor)  # least recently refreshed first

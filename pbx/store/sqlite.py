@@ -1,7 +1,9 @@
 """SQLite persistence (WAL): the one place the daemon writes to disk.
 
 Cores emit persistence effects; the shell writes each right after the step that produced it
-(close to Kamailio's write-through db_mode) and reloads everything at start. Rows are a generic
+into an open transaction and commits within a few milliseconds (runtime.Driver: one commit per
+burst of steps instead of one per step; close to Kamailio's write-through db_mode) and reloads
+everything at start. `close()` commits what is pending, so a graceful stop loses nothing. Rows are a generic
 (kind, key) -> JSON document table so bindings, hotdesk sessions and call-backs share one
 mechanism; every row carries the id of the node that owns it (SPEC section 10) so a shared
 database can later hold several nodes' state side by side.
@@ -118,14 +120,21 @@ class Store:
             out.append(HistoryRow(**fields))
         return out
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
     def begin(self) -> None:
         self.db.execute("BEGIN")
 
     def commit(self) -> None:
-        self.db.execute("COMMIT")
+        """Commit the open transaction, if there is one."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
 
     def close(self) -> None:
         try:
+            self.commit()
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             self.db.close()
