@@ -1,0 +1,35 @@
+"""RTP port allocation: even ports from a configured range (RTCP takes the odd one above)."""
+
+from __future__ import annotations
+
+
+class PortsExhausted(Exception):
+    pass
+
+
+class PortPool:
+    """Hands out even ports round-robin, so a just-released port is not reused at once (late
+    packets of the old session must not land in a new one)."""
+
+    def __init__(self, low: int, high: int) -> None:
+        first = low + (low % 2)
+        self.ports = list(range(first, high, 2))  # high - 1 must stay free for the last RTCP
+        self.free = set(self.ports)
+        self._next = 0
+
+    def allocate(self) -> int:
+        n = len(self.ports)
+        for i in range(n):
+            port = self.ports[(self._next + i) % n]
+            if port in self.free:
+                self.free.discard(port)
+                self._next = (self._next + i + 1) % n
+                return port
+        raise PortsExhausted(f"all {n} RTP ports are in use")
+
+    def release(self, port: int) -> None:
+        if port in self.ports:
+            self.free.add(port)
+
+    def in_use(self) -> int:
+        return len(self.ports) - len(self.free)

@@ -1,0 +1,20 @@
+"""RTP port pool: even ports, round robin, exhaustion."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbx.media.ports import PortPool, PortsExhausted
+
+
+def test_even_ports_round_robin_and_exhaustion() -> None:
+    pool = PortPool(10001, 10008)  # even ports 10002, 10004, 10006 (10007 is the last RTCP)
+    got = [pool.allocate() for _ in range(3)]
+    assert got == [10002, 10004, 10006] and pool.in_use() == 3
+    with pytest.raises(PortsExhausted):
+        pool.allocate()
+    pool.release(10002)
+    pool.release(10004)
+    assert pool.allocate() == 10002
+    pool.release(10006)
+    assert pool.allocate() == 10004  # round robin: not the one released last
