@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated, Any, Literal, Self, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -184,6 +185,27 @@ class Logging(PbxModel):
     level: LogLevel = "info"
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value!r} is not an IANA time zone like Europe/Amsterdam") from None
+    return value
+
+
+TimeOfDay = Annotated[str, AfterValidator(_matching(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]", "a time like 03:00"))]
+
+
+class Hotdesk(PbxModel):
+    """Hotdesking (pbx/hotdesk, docs/hotdesk.md): PIN lockout and the optional automatic logouts."""
+
+    max_failures: int = Field(5, ge=1)  # wrong PINs per user, and per source address, before a lockout
+    lockout_seconds: int = Field(300, ge=1)
+    auto_logout: TimeOfDay | None = None  # everyone is logged out at this time of day
+    timezone: Annotated[str, AfterValidator(_time_zone)] | None = None  # auto_logout's; default the host's
+    unregistered_logout: int | None = Field(None, ge=60)  # seconds a session's device may stay unregistered
+
+
 class User(PbxModel):
     extension: Digits
     name: str = ""
@@ -291,6 +313,7 @@ class Config(PbxModel):
     security: Security = Security()
     api: Api
     logging: Logging = Logging()
+    hotdesk: Hotdesk = Hotdesk()
     emergency_numbers: tuple[Digits, ...] = ("112",)
     users: tuple[User, ...] = ()
     devices: tuple[Device, ...] = ()
