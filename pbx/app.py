@@ -28,7 +28,7 @@ from pbx.dialplan import Dialplan, default_dialplan_dir, load_dialplans, load_op
 from pbx.dialplan.explain import explain, parse_at, render_json
 from pbx.history import ConfigDirectory, HistoryRecorder, decode_cursor, encode_cursor
 from pbx.metrics import PbxCollector, make_registry, render
-from pbx.runtime import AllowList, Driver
+from pbx.runtime import AllowList, Driver, freeze_startup_objects
 from pbx.sip.message import REASONS
 from pbx.stats import CallStats
 from pbx.store.sqlite import Store
@@ -230,6 +230,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         api_task = loop.create_task(server.serve())
         self.driver.rearm()
+        freeze_startup_objects()
         self._ready = True
         logger.info("pbx_started", node=self.config.node.id, api_port=self.config.api.port)
         stop_task = loop.create_task(self._stop.wait())

@@ -348,8 +348,13 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
         pos = m.end()
     if pos >= n or not s[pos:].strip(" \t,"):
         return scheme, out
-    out = {}
-    i = sp
+    return scheme, _parse_auth_params_slow(s, sp)
+
+
+def _parse_auth_params_slow(s: str, i: int) -> dict[str, str]:
+    """The parameters of stripped credentials `s` from index `i`, character by character."""
+    out: dict[str, str] = {}
+    n = len(s)
     while i < n:
         while i < n and s[i] in " \t,":
             i += 1
@@ -376,4 +381,4 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
                 i += 1
             v = s[j:i]
         out[name] = v
-    return scheme, out
+    return out

@@ -100,6 +100,11 @@ def _lines(head: bytes) -> list[str]:
             if text.endswith("\r"):
                 text = text[:-1]
         return text.split("\n")
+    return _unfold(text)
+
+
+def _unfold(text: str) -> list[str]:
+    """Lines of a head, continuation lines joined to the line they continue."""
     raw = text.split("\n")
     lines: list[str] = []
     for line in raw:

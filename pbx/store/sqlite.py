@@ -18,6 +18,9 @@ from typing import Any
 
 from pbx.history.model import Cursor, HistoryRow
 
+# One encoder for every row: json.dumps with non-default arguments builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
     kind TEXT NOT NULL,
@@ -78,7 +81,7 @@ class Store:
     def put(self, kind: str, key: str, data: dict[str, Any], wall: float) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO state (kind, key, node_id, data, updated) VALUES (?, ?, ?, ?, ?)",
-            (kind, key, self.node_id, json.dumps(data, separators=(",", ":")), wall),
+            (kind, key, self.node_id, _JSON.encode(data), wall),
         )
 
     def delete(self, kind: str, key: str) -> None:

@@ -12,17 +12,28 @@ from pbx.sip.addr import Addr
 Feed = Callable[[bytes, Addr], None]
 
 
+_ADDR_CACHE_MAX = 10_000
+
+
 class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, feed: Feed) -> None:
         self.feed = feed
         self.transport: asyncio.DatagramTransport | None = None
+        # Addr is immutable and phones send from the same address again and again: one object
+        # per source, not one per datagram (bounded: a flood of spoofed sources just clears it).
+        self._addrs: dict[tuple[Any, ...], Addr] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's UDP transport does not subclass asyncio.DatagramTransport, but has its API.
         self.transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
-        self.feed(data, Addr("udp", addr[0], addr[1]))
+        source = self._addrs.get(addr)
+        if source is None:
+            if len(self._addrs) >= _ADDR_CACHE_MAX:
+                self._addrs.clear()
+            source = self._addrs[addr] = Addr("udp", addr[0], addr[1])
+        self.feed(data, source)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP port unreachable and friends: the transaction layer's timers handle the loss.
