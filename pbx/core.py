@@ -19,6 +19,7 @@ from pbx.calls.manager import CallInfo, CallManager, Reject
 from pbx.config import Config
 from pbx.config.models import User
 from pbx.dialplan import Dialplan
+from pbx.media.effects import MediaEvent
 from pbx.registrar.bindings import Binding
 from pbx.registrar.records import from_record
 from pbx.registrar.registrar import QualifyContact, Registrar, RegistrarSettings
@@ -437,6 +438,10 @@ class PbxCore:
     def hangup(self, call_id: str, now: float, wall: float) -> list[Effect] | None:
         """End a live call (API command); None if there is no such live call."""
         return self.b2bua.hangup(call_id, now, wall)
+
+    def on_media_event(self, ev: MediaEvent, now: float, wall: float) -> list[Effect]:
+        """A playback ended, a digit came in, or a session failed (from the media shell)."""
+        return self.b2bua.on_media_event(ev, now, wall)
 
     def originate(
         self, user: str, dialled: str, now: float, wall: float

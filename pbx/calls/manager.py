@@ -31,12 +31,16 @@ from datetime import UTC, datetime
 
 from pbx import dialplan as dp
 from pbx import log
-from pbx.calls.call import ALLOW, Call, CallRejected, CallState, Pending, session_headers
+from pbx.calls.appcall import AppCall, AppFlow
+from pbx.calls.call import ALLOW, Call, CallRejected, CallStarted, CallState, Pending, session_headers
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
 from pbx.config import Config
 from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
+from pbx.ivr.program import Announcement, Hangup, Menu, Play, Program
+from pbx.media.effects import DigitReceived, MediaEvent, PlayDone
+from pbx.media.ports import PortPool, PortsExhausted
 from pbx.registrar.bindings import Binding
 from pbx.sip.addr import Addr
 from pbx.sip.digest_client import answer, best_challenge
@@ -85,7 +89,15 @@ class Reject:
     reason: str | None = None
 
 
-Resolution = Ring | Outbound | Reject
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The PBX answers the call itself and runs a program on it (announcement, IVR menu, ...)."""
+
+    program: Callable[[], Program]
+    what: str  # for logs: "announcement after-hours", "ivr welcome"
+
+
+Resolution = Ring | Outbound | Reject | Answer
 Resolver = Callable[[str, Caller, float], Resolution]
 
 # Per-call choice of the presented number (SPEC 1, "kies met welk nummer je uitbelt"): dial
@@ -174,6 +186,10 @@ class CallManager:
         self._out: list[object] = []
         self._trunk_legs: dict[Leg, Trunk] = {}  # B legs to a trunk: their credentials
         self._origs: dict[str, OriginateFlow] = {}  # click-to-dial calls still being set up
+        self._apps: dict[str, AppFlow] = {}  # calls the PBX answered itself
+        self._app_dialogs: dict[tuple[str, str], AppFlow] = {}
+        self._app_client: dict[str, AppFlow] = {}
+        self.ports = PortPool(config.media.rtp_port_min, config.media.rtp_port_max)
         self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
 
     # --- routing ---------------------------------------------------------------------------------
@@ -216,7 +232,13 @@ class CallManager:
             return Reject(action.status, action.reason)
         if isinstance(action, dp.RingQueue):
             return Reject(480, "Queue Not Available")  # the ACD engine takes these (issue 7)
-        return Reject(480, "Service Not Available")  # feature codes, announcements, IVR: not yet
+        if isinstance(action, dp.Announcement):
+            name = action.name
+            return Answer(lambda: Announcement(name), f"announcement {name}")
+        if isinstance(action, dp.Ivr):
+            prompt, options = action.prompt, dict(action.options)
+            return Answer(lambda: Menu(prompt, options), f"ivr {prompt}")
+        return Reject(480, "Service Not Available")  # feature codes: the hotdesk and ACD issues
 
     def _builtin_route(self, dialled: str, caller: Caller, presented: str | None) -> Resolution:
         """No dialplans: a user's extension rings that user; a number that starts with one of a
@@ -330,6 +352,8 @@ class CallManager:
             return self._take()
         if isinstance(res, Outbound):
             return self._start_outbound(req, source, caller, dialled, res, now, wall)
+        if isinstance(res, Answer):
+            return self._start_app(req, source, caller, dialled, res, now, wall)
         a_local = self._local_for(source.transport)
         targets = [(d, b) for d, b in self.contacts(res, caller, now) if self._local_for(b.target.transport)]
         if a_local is None or not targets:
@@ -491,10 +515,29 @@ class CallManager:
         return found
 
     def has_dialog(self, req: Request) -> bool:
-        return self._dialog_of(req) is not None
+        return self._dialog_of(req) is not None or self._app_of(req) is not None
+
+    def _app_of(self, req: Request) -> AppFlow | None:
+        try:
+            return self._app_dialogs.get((req.call_id, req.to.tag or ""))
+        except SipParseError:
+            return None
 
     def on_request(self, req: Request, now: float, wall: float) -> list[object]:
         """A request inside a dialog (it has a To tag): BYE, re-INVITE, UPDATE, INFO, ..."""
+        app = self._app_of(req)
+        if app is not None:
+            if not app.leg.check_remote_cseq(req):
+                self._reply(req, 500, now, "CSeq Out Of Order")
+            elif app.bridge is not None and req.method == "BYE":
+                self._reply(req, 200, now)
+                app.leg.to(LegState.ENDED)
+                app.bridge.fail("caller_hangup", now, wall)
+                self._origs.pop(app.app.id, None)
+                app.close()
+            else:
+                app.on_request(req, server_key(req), now, wall)
+            return self._take()
         found = self._dialog_of(req)
         if found is None or not found[1].live:
             self._reply(req, 481, now)
@@ -518,6 +561,10 @@ class CallManager:
 
     def on_ack(self, req: Request, now: float, wall: float) -> list[object]:
         """The ACK of a 2xx (end to end, passed up by the transaction layer)."""
+        app = self._app_of(req)
+        if app is not None:
+            app.on_ack(req, now, wall)
+            return self._take()
         found = self._dialog_of(req)
         if found is not None:
             found[0].on_ack(found[1], req)
@@ -534,13 +581,19 @@ class CallManager:
         return self._take()
 
     def owns(self, key: str) -> bool:
-        return key in self._client or key in self._orig_client
+        return key in self._client or key in self._orig_client or key in self._app_client
 
     def on_tx_event(
         self, ev: ResponseReceived | TransactionTimedOut, now: float, wall: float
     ) -> list[object]:
         if ev.key in self._orig_client:
             return self._orig_event(ev, now, wall)
+        if ev.key in self._app_client:
+            if isinstance(ev, TransactionTimedOut) or ev.response.status >= 200:
+                flow = self._app_client.pop(ev.key)
+                if flow.leg.state is LegState.TERMINATING:
+                    flow.leg.to(LegState.ENDED)
+            return self._take()
         p = self._client.get(ev.key)
         if p is None:
             return []
@@ -675,6 +728,9 @@ class CallManager:
         for leg in (user, target):
             self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
         self._origs.pop(o.id, None)
+        app = self._apps.get(o.id)
+        if app is not None:
+            app.close()  # the caller now talks to the target: the PBX's media is done
         self.emit(flow.answered_event(wall, now))
         logger.info("originate_connected", call_id=o.id, user_device=user.peer_name, target=target.peer_name)
 
@@ -695,13 +751,127 @@ class CallManager:
                 flow.on_timeout(leg, sent, now, wall)
         if flow.o.phase is Phase.FAILED:
             self._origs.pop(flow.o.id, None)
+            app = self._apps.get(flow.o.id)
+            if app is not None:
+                app.close()
+        return self._take()
+
+    # --- calls the PBX answers itself ------------------------------------------------------------
+    def _start_app(self, req: Request, source: Addr, caller: Caller, dialled: str, res: Answer,
+                   now: float, wall: float) -> list[object]:  # fmt: skip
+        local = self._local_for(source.transport)
+        try:
+            port = self.ports.allocate()
+        except PortsExhausted:
+            local = None
+        if local is None:
+            self._reply(req, 503, now, "No Media Ports")
+            self._emit_rejected(req, caller, dialled, 503, wall)
+            return self._take()
+        contacts = req.contacts
+        leg = Leg(
+            id="a", role=Role.UAS, call_id=req.call_id, local_tag=new_tag(),
+            local_uri=without_tag(req.to), remote_uri=without_tag(req.from_),
+            remote_target=contacts[0].uri.text if contacts else req.from_.uri.text,
+            dest=source, contact=local[1], via_host=local[0], user_agent=self.server,
+            remote_tag=req.from_.tag, remote_cseq=req.cseq.number,
+            route_set=req.headers.get_all("record-route"), peer_name=caller.device,
+            invite=req, invite_key=server_key(req),
+        )  # fmt: skip
+        user = self.config.user(caller.extension) if caller.extension else None
+        lang = getattr(user, "language", None) or self.config.media.language
+        app = AppCall(
+            secrets.token_hex(8), leg, _identity(caller), dialled, lang, port, res.program(), now, wall
+        )
+        flow = AppFlow(self, app)
+        flow.caller = caller
+        if not flow.answer(now):
+            self.ports.release(port)
+            self._reply(req, 488, now)
+            self._emit_rejected(req, caller, dialled, 488, wall)
+            return self._take()
+        self._apps[app.id] = flow
+        self._app_dialogs[(leg.call_id, leg.local_tag)] = flow
+        direction = "inbound" if caller.trunk is not None else "internal"
+        self.emit(CallStarted(app.id, app.caller, dialled, wall, caller_device=caller.device,
+                              caller_name=caller.display, devices=("pbx",), direction=direction,
+                              did=dialled if caller.trunk is not None else None))  # fmt: skip
+        logger.info("call_answered_by_pbx", call_id=app.id, sip_call_id=req.call_id, what=res.what, port=port)
+        return self._take()
+
+    def respond_request(self, req: Request, resp: Response, now: float) -> None:
+        self._add(self.tx.respond(req, resp, now))
+
+    def send_app_bye(self, flow: AppFlow, req: Request, now: float) -> None:
+        key, effects = self.tx.send_request(req, flow.leg.dest, now)
+        self._app_client[key] = flow
+        self._add(effects)
+
+    def app_ended(self, flow: AppFlow) -> None:
+        app = flow.app
+        self._apps.pop(app.id, None)
+        self._app_dialogs.pop((app.leg.call_id, app.leg.local_tag), None)
+        self.ports.release(app.port)
+
+    def app_goto(self, flow: AppFlow, context: str, now: float, wall: float) -> None:
+        """A program sent the caller to a context: route the dialled number there."""
+        app, caller = flow.app, flow.caller
+        if self.dialplan is None:
+            flow.hangup("no_route", now, wall)
+            return
+        decision = self.dialplan.route(
+            app.dialled, context, datetime.fromtimestamp(wall, UTC), caller.extension
+        )
+        res = self._from_action(decision.action, caller, None)
+        logger.info("app_call_goto", call_id=app.id, context=context, action=type(decision.action).__name__)
+        if isinstance(res, Answer):
+            app.program = res.program()
+            flow.run(app.program.start(now), now, wall)
+        elif isinstance(res, Ring | Outbound):
+            self._bridge(flow, res, now, wall)
+        else:
+            flow.run([Play(("not-available",), interruptible=False), Hangup()], now, wall)
+
+    def _bridge(self, flow: AppFlow, res: Ring | Outbound, now: float, wall: float) -> None:
+        """Reach a person from a call the PBX answered: dial the target without SDP, then join the
+        caller with a re-INVITE (the originate flow's phases 2-4)."""
+        app = flow.app
+        o = Originate(app.id, app.caller, app.dialled, app.started, app.started_wall)
+        o.user_legs, o.user_leg, o.phase = [app.leg], app.leg, Phase.DIALLING
+        o.deadline = now + self.ring_timeout
+        if isinstance(res, Outbound):
+            o.direction, o.trunk = "outbound", res.trunk
+        bridge = OriginateFlow(self, o)
+        bridge.target = (res, flow.caller)
+        self._origs[o.id] = bridge
+        flow.bridge = bridge
+        flow.bridging()
+        self.dial_target(bridge, now)
+        if not o.target_legs:
+            bridge.fail("unavailable", now, wall)
+            self._origs.pop(o.id, None)
+            flow.close()
+
+    def on_media_event(self, ev: MediaEvent, now: float, wall: float) -> list[object]:
+        flow = self._apps.get(ev.session)
+        if flow is not None:
+            if isinstance(ev, PlayDone):
+                flow.on_play_done(ev.play_id, now, wall)
+            elif isinstance(ev, DigitReceived):
+                flow.on_digit(ev.digit, now, wall)
+            else:
+                logger.warning("media_failed", call_id=ev.session, reason=ev.reason)
+                flow.hangup("media_failed", now, wall)
         return self._take()
 
     # --- timers ----------------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        orig = min((f.o.deadline for f in self._origs.values() if f.o.deadline is not None), default=None)
+        ds = [f.o.deadline for f in self._origs.values() if f.o.deadline is not None]
+        ds += [d for d in (a.app.next_deadline() for a in self._apps.values()) if d is not None]
         calls = self._next_call_deadline()
-        return orig if calls is None else calls if orig is None else min(orig, calls)
+        if calls is not None:
+            ds.append(calls)
+        return min(ds) if ds else None
 
     def _next_call_deadline(self) -> float | None:
         heap = self._heap
@@ -719,6 +889,13 @@ class CallManager:
                 flow.on_deadline(now, wall)
                 if flow.o.phase is Phase.FAILED:
                     self._origs.pop(flow.o.id, None)
+                    app = self._apps.get(flow.o.id)
+                    if app is not None:
+                        app.close()
+        for app in list(self._apps.values()):
+            d = app.app.next_deadline()
+            if d is not None and d <= now:
+                app.on_timer(now, wall)
         heap = self._heap
         while heap and heap[0][0] <= now:
             when, _, cid, kind = heapq.heappop(heap)

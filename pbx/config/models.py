@@ -204,6 +204,23 @@ class Hotdesk(PbxModel):
     auto_logout: TimeOfDay | None = None  # everyone is logged out at this time of day
     timezone: Annotated[str, AfterValidator(_time_zone)] | None = None  # auto_logout's; default the host's
     unregistered_logout: int | None = Field(None, ge=60)  # seconds a session's device may stay unregistered
+    # A device without `user` whose username is a user's extension is that user's own phone.
+    owner_by_name: bool = True
+
+
+class Media(PbxModel):
+    """RTP the PBX terminates itself (announcements, IVR, music on hold)."""
+
+    rtp_port_min: int = Field(20000, ge=1024, le=65534)
+    rtp_port_max: int = Field(20999, ge=1025, le=65535)
+    language: Literal["nl", "en"] = "nl"  # prompts for callers whose user or queue names none
+    sounds: str = "sounds"  # prompt directory: <sounds>/<lang>/<name>.ul|.al (relative: to the repo)
+
+    @model_validator(mode="after")
+    def _range(self) -> Self:
+        if self.rtp_port_max - self.rtp_port_min < 3:
+            raise_issues([(("rtp_port_max",), "the RTP port range must hold at least two even ports")])
+        return self
 
 
 class User(PbxModel):
@@ -261,6 +278,55 @@ class Queue(PbxModel):
     max_wait: int = Field(300, ge=1)
     overflow: str | None = None  # a queue name or a user extension
     members: tuple[Digits, ...] = ()
+    # ACD details (docs/acd.md); the defaults behave like Asterisk app_queue's.
+    penalties: dict[Digits, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)  # member -> level
+    retry_delay: int = Field(5, ge=0)  # seconds a caller rests after an unanswered offer round
+    max_length: int = Field(0, ge=0)  # waiting callers at most; 0 = unlimited
+    join_when_empty: bool = True  # may a caller join while no logged-in agent has a phone?
+    leave_when_empty: bool = False  # do waiting callers overflow when the last such agent leaves?
+    announce_frequency: int = Field(0, ge=0)  # seconds between position announcements; 0 = none
+    service_level: int = Field(20, ge=1)  # answered within this many seconds counts as in service level
+    autopause_after: int = Field(0, ge=0)  # pause an agent after this many missed offers in a row; 0 = never
+    progressive_step: int = Field(10, ge=1)  # ring_progressive: seconds before one more agent rings
+    music: str | None = None  # what waiting callers hear (a media name); the media layer's default
+    language: str | None = None  # of the announcements; the media layer's default
+
+    @model_validator(mode="after")
+    def _penalties_of_members(self) -> Self:
+        members = set(self.members)
+        raise_issues(
+            [
+                (("penalties", ext), f"'{ext}' is not a member of this queue")
+                for ext in self.penalties
+                if ext not in members
+            ]
+        )
+        return self
+
+
+class Code(PbxModel):
+    """A pause (status) reason or a disposition (transaction) code: dialled as *46*<code> / *48*<code>."""
+
+    code: Digits
+    name: Name
+
+
+class Acd(PbxModel):
+    pause_reasons: tuple[Code, ...] = ()
+    dispositions: tuple[Code, ...] = ()
+    autopause_reason: Digits | None = None  # pause reason given by autopause; must be a pause_reasons code
+    wrapup_after_outbound: int = Field(0, ge=0)  # seconds; only for agents logged in to a queue (OP 2.5)
+
+    @model_validator(mode="after")
+    def _codes(self) -> Self:
+        issues = _unique([c.code for c in self.pause_reasons], "pause_reasons", "code", "code")
+        issues += _unique([c.code for c in self.dispositions], "dispositions", "code", "code")
+        if self.autopause_reason is not None and self.autopause_reason not in {
+            c.code for c in self.pause_reasons
+        }:
+            issues.append((("autopause_reason",), f"'{self.autopause_reason}' is not a pause_reasons code"))
+        raise_issues(issues)
+        return self
 
 
 # pydantic warns that `register` shadows ABCMeta.register, a method of the *class*; instances
@@ -314,10 +380,12 @@ class Config(PbxModel):
     api: Api
     logging: Logging = Logging()
     hotdesk: Hotdesk = Hotdesk()
+    media: Media = Media()
     emergency_numbers: tuple[Digits, ...] = ("112",)
     users: tuple[User, ...] = ()
     devices: tuple[Device, ...] = ()
     queues: tuple[Queue, ...] = ()
+    acd: Acd = Acd()
     trunks: tuple[Trunk, ...] = ()
 
     # Lookup tables built once; private attributes may be set on a frozen model.

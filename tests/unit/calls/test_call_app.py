@@ -1,0 +1,166 @@
+"""Calls the PBX answers itself: announcement, IVR menu (RFC 4733 / INFO digits), reaching a person.
+
+The media shell is replaced by the test: it reads MediaOpen/MediaPlay effects from the core and
+feeds PlayDone / DigitReceived back, as the real one does over RTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_call_flows import ROOT, SDP_A, SDP_B, Net, Phone
+
+from pbx.calls import CallEnded
+from pbx.config import load_config
+from pbx.core import PbxCore
+from pbx.dialplan import load_dialplans
+from pbx.media.effects import DigitReceived, MediaClose, MediaOpen, MediaPlay, MediaStopPlay, PlayDone
+
+PLAN = """\
+default:
+  - {match: {exact: "500"}, announcement: welcome}
+  - {match: {exact: "501"}, ivr: {prompt: welcome, options: {"1": sales, "2": info}}}
+  - {match: {pattern: _2XX}, ring_user: "${EXTEN}"}
+sales:
+  - {match: {prefix: ""}, ring_user: "202"}
+info:
+  - {match: {prefix: ""}, announcement: closed}
+"""
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Net:
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "default.yaml").write_text(PLAN)
+    n = Net()
+    cfg = load_config(ROOT / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    return n
+
+
+def effects(net: Net, kind: type) -> list:  # type: ignore[type-arg]
+    found = [e for e in net.events if isinstance(e, kind)]
+    net.events = [e for e in net.events if not isinstance(e, kind)]
+    return found
+
+
+def media(net: Net, ev: object) -> None:
+    net.deliver(net.core.on_media_event(ev, net.clock.now(), net.clock.wall()))  # type: ignore[arg-type]
+
+
+def answered(net: Net, a: Phone, number: str) -> tuple[object, MediaOpen]:
+    inv = a.dial(number)
+    ok = a.take_resp(200)
+    assert b"m=audio" in ok.body and b"telephone-event" not in ok.body  # SDP_A offers PCMU only
+    opened = effects(net, MediaOpen)
+    assert len(opened) == 1 and opened[0].remote_port == 4000 and opened[0].payload_type == 0
+    assert f"m=audio {opened[0].local_port} RTP/AVP 0".encode() in ok.body
+    assert effects(net, MediaPlay) == []  # nothing plays before the ACK
+    return a.ack(inv, ok), opened[0]
+
+
+def test_announcement_plays_then_the_pbx_hangs_up(net: Net) -> None:
+    a = Phone(net, "201", 5071)
+    a.register()
+    _d, opened = answered(net, a, "500")
+    play = effects(net, MediaPlay)
+    assert [p.prompts for p in play] == [("welcome",)]
+    media(net, DigitReceived(opened.session, "5", "rfc4733"))  # not interruptible: ignored
+    assert effects(net, MediaStopPlay) == []
+    media(net, PlayDone(opened.session, play[0].play_id))
+    bye = a.take_req("BYE")
+    a.reply(bye, 200)
+    assert effects(net, MediaClose) == [MediaClose(opened.session)]
+    assert [e.reason for e in net.event(CallEnded)] == ["completed"]  # type: ignore[attr-defined]
+    assert net.core.b2bua.ports.in_use() == 0
+
+
+def test_caller_hangs_up_during_the_announcement(net: Net) -> None:
+    a = Phone(net, "201", 5071)
+    a.register()
+    d, opened = answered(net, a, "500")
+    a.request(d, "BYE")
+    assert a.take_resp(200).cseq.method == "BYE"
+    assert effects(net, MediaClose) == [MediaClose(opened.session)]
+    assert [e.reason for e in net.event(CallEnded)] == ["caller_hangup"]  # type: ignore[attr-defined]
+
+
+def test_ivr_key_reaches_a_person_who_is_then_bridged(net: Net) -> None:
+    a, b = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    a.register()
+    b.register()
+    d, opened = answered(net, a, "501")
+    effects(net, MediaPlay)
+    media(net, DigitReceived(opened.session, "1", "rfc4733"))
+    assert effects(net, MediaStopPlay)
+    assert [p.prompts for p in effects(net, MediaPlay)] == [("moh:default",)]  # music while it rings
+    inv_b = b.take_req("INVITE")
+    assert inv_b.body == b""  # delayed offer: the caller's phone has to answer it
+    b.reply(inv_b, 180)
+    b.reply(inv_b, 200, SDP_B)
+    reinv = a.take_req("INVITE")
+    assert reinv.body == SDP_B and reinv.call_id == d.call_id
+    a.reply(reinv, 200, SDP_A)
+    assert a.take_req("ACK") and b.take_req("ACK").body == SDP_A
+    assert effects(net, MediaClose) == [MediaClose(opened.session)]
+    calls = net.core.calls(net.clock.now())
+    assert [c.state for c in calls] == ["answered"]
+    db = b.dialog_as_callee(inv_b)
+    b.request(db, "BYE")
+    assert a.take_req("BYE")
+
+
+def test_ivr_by_sip_info_invalid_key_then_timeouts_then_goodbye(net: Net) -> None:
+    a = Phone(net, "201", 5071)
+    a.register()
+    d, opened = answered(net, a, "501")
+    first = effects(net, MediaPlay)[0]
+    info = a.request(
+        d, "INFO", b"Signal=9\r\nDuration=160\r\n", (("content-type", "application/dtmf-relay"),)
+    )
+    assert a.take_resp(200).cseq.number == info.cseq.number
+    assert effects(net, MediaStopPlay)
+    replay = effects(net, MediaPlay)
+    assert [p.prompts for p in replay] == [("invalid",), ("welcome",)]  # try 2
+    media(net, PlayDone(opened.session, first.play_id))  # cut short by the key: changes nothing
+
+    def finish(plays: list[MediaPlay]) -> None:
+        for p in plays:
+            media(net, PlayDone(opened.session, p.play_id))
+
+    finish(replay)
+    net.advance(4.9)
+    assert effects(net, MediaPlay) == []  # 5 s to press a key after the prompt
+    net.advance(0.2)
+    again = effects(net, MediaPlay)
+    assert [p.prompts for p in again] == [("please-try-again",), ("welcome",)]  # try 3
+    finish(again)
+    net.advance(5.1)
+    bye_prompt = effects(net, MediaPlay)
+    assert [p.prompts for p in bye_prompt] == [("goodbye",)]
+    assert a.count("BYE") == 0  # the goodbye is heard first
+    finish(bye_prompt)
+    assert a.take_req("BYE")
+    assert [e.reason for e in net.event(CallEnded)] == ["completed"]  # type: ignore[attr-defined]
+
+
+def test_ivr_key_to_another_program(net: Net) -> None:
+    a = Phone(net, "201", 5071)
+    a.register()
+    _d, opened = answered(net, a, "501")
+    effects(net, MediaPlay)
+    media(net, DigitReceived(opened.session, "2", "inband"))
+    plays = effects(net, MediaPlay)
+    assert [p.prompts for p in plays] == [("closed",)]
+    media(net, PlayDone(opened.session, plays[0].play_id))
+    assert a.take_req("BYE")
+
+
+def test_an_offer_without_g711_gets_488(net: Net) -> None:
+    a = Phone(net, "201", 5071)
+    a.register()
+    a.dial("500", body=SDP_A.replace(b"RTP/AVP 0", b"RTP/AVP 9"))
+    a.take_resp(488)
+    assert effects(net, MediaOpen) == [] and net.core.b2bua.ports.in_use() == 0
