@@ -27,11 +27,15 @@ from pbx.core import PbxCore
 from pbx.dialplan import Dialplan, default_dialplan_dir, load_dialplans, load_optional_dialplans
 from pbx.dialplan.explain import explain, parse_at, render_json
 from pbx.history import ConfigDirectory, HistoryRecorder, decode_cursor, encode_cursor
+from pbx.media.detect import make_detector
+from pbx.media.effects import MediaClose, MediaEvent, MediaOpen, MediaPlay, MediaStopPlay, MediaUpdate
+from pbx.media.source import load_source
 from pbx.metrics import PbxCollector, make_registry, render
 from pbx.runtime import AllowList, Driver, freeze_startup_objects
 from pbx.sip.message import REASONS
 from pbx.stats import CallStats
 from pbx.store.sqlite import Store
+from pbx.transport.rtp import MediaEngine
 from pbx.transport.tcp import TcpTransport
 from pbx.transport.udp import UdpTransport
 
@@ -57,9 +61,12 @@ class Daemon:
         self.clock = SystemClock()
         self.store = Store(data_dir / "pbx.sqlite3", self.config.node.id)
         self.core = PbxCore(self.config, self.clock.now(), self.clock.wall(), dialplan=self.dialplan)
-        self.driver = Driver(
-            self.core, self.clock, self.store, AllowList(self.config.sip.allowed_destinations)
-        )
+        allow = AllowList(self.config.sip.allowed_destinations)
+        self.driver = Driver(self.core, self.clock, self.store, allow, on_effect=self._on_effect)
+        self.media = MediaEngine(
+            self.clock, allow, load_source(self.config.media.sounds, self.config.media.language),
+            self._media_event, detector=make_detector,
+        )  # fmt: skip
         self.call_stats = CallStats()
         self.driver.history = HistoryRecorder(ConfigDirectory(lambda: self.core.config), self.call_stats)
         records = self.store.load("binding")
@@ -71,6 +78,17 @@ class Daemon:
         self.token = self.config.api.token
         self._ready = False
         self._stop = asyncio.Event()
+
+    # --- media: effects out to the RTP shell, its events back into the core ---
+    def _on_effect(self, e: object) -> None:
+        if isinstance(e, MediaOpen | MediaUpdate | MediaPlay | MediaStopPlay | MediaClose):
+            self.media.execute(e)
+
+    def _media_event(self, ev: MediaEvent) -> None:
+        # Called from inside a media step (or a core step's effects): run it as its own step.
+        asyncio.get_event_loop().call_soon(
+            self.driver.command, lambda now, wall: self.core.on_media_event(ev, now, wall)
+        )
 
     # --- Backend for the API ---
     def ready(self) -> bool:
@@ -259,6 +277,7 @@ class Daemon:
         for t in self.transports:
             t.close()
         self.driver.stop()
+        self.media.close_all()
         server.should_exit = True
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(api_task, 5.0)

@@ -830,7 +830,7 @@ class CallManager:
         elif isinstance(res, Ring | Outbound):
             self._bridge(flow, res, now, wall)
         else:
-            flow.run([Play(("not-available",), interruptible=False), Hangup()], now, wall)
+            flow.run([Play(("not_allowed",), interruptible=False), Hangup()], now, wall)
 
     def _bridge(self, flow: AppFlow, res: Ring | Outbound, now: float, wall: float) -> None:
         """Reach a person from a call the PBX answered: dial the target without SDP, then join the

@@ -142,7 +142,7 @@ class Menu(Program):
         if self.deadline is None or now < self.deadline:
             return []
         self.deadline = None
-        return self._again(now, "please-try-again")
+        return self._again(now, "please_try_again")
 
     def _again(self, now: float, why: str) -> list[Command]:
         if self.tries >= self.retries:
@@ -213,8 +213,8 @@ class NumberEntry(Program):
         ok = self.valid(self.digits)
         self.results.append(self.digits)
         if not ok and self.tries < self.retries:
-            return [Play(("number-invalid", "please-try-again"), interruptible=False), *self.start(now)]
+            return [Play(("number_invalid", "please_try_again"), interruptible=False), *self.start(now)]
         entry: dict[str, object] = {"digits": self.digits or None, "valid": ok if self.digits else None}
-        confirm = Play(("number-accepted" if ok else "number-invalid",), interruptible=False)
+        confirm = Play(("number_accepted" if ok else "number_invalid",), interruptible=False)
         done: list[Command] = [Attach("number_entry", entry), confirm]
         return [*done, Goto(self.next_context) if self.next_context else Hangup()]

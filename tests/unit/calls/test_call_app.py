@@ -135,7 +135,7 @@ def test_ivr_by_sip_info_invalid_key_then_timeouts_then_goodbye(net: Net) -> Non
     assert effects(net, MediaPlay) == []  # 5 s to press a key after the prompt
     net.advance(0.2)
     again = effects(net, MediaPlay)
-    assert [p.prompts for p in again] == [("please-try-again",), ("welcome",)]  # try 3
+    assert [p.prompts for p in again] == [("please_try_again",), ("welcome",)]  # try 3
     finish(again)
     net.advance(5.1)
     bye_prompt = effects(net, MediaPlay)

@@ -34,7 +34,7 @@ def test_valid_bsn_with_terminator_timeouts_from_the_prompts_end() -> None:
     for d in "11222333":
         out = p.on_digit(d, 5.0)
     assert out[0] == Attach("number_entry", {"digits": "111222333", "valid": True})
-    assert out[1] == Play(("number-accepted",), interruptible=False) and out[2] == Goto("queue")
+    assert out[1] == Play(("number_accepted",), interruptible=False) and out[2] == Goto("queue")
 
 
 def test_invalid_entries_are_retried_then_passed_on_as_invalid() -> None:
@@ -42,7 +42,7 @@ def test_invalid_entries_are_retried_then_passed_on_as_invalid() -> None:
     p.start(0.0)
     for d in "123456789":
         out = p.on_digit(d, 1.0)
-    assert out[0] == Play(("number-invalid", "please-try-again"), interruptible=False)
+    assert out[0] == Play(("number_invalid", "please_try_again"), interruptible=False)
     assert out[1] == Play(("enter-your-number",))  # try 2
     for d in "123456789":
         out = p.on_digit(d, 2.0)
