@@ -53,7 +53,7 @@ class DigitDetector(Protocol):
     """Turns received RTP payloads into digits (RFC 4733 events, or in-band tones)."""
 
     def feed(
-        self, payload_type: int, seq: int, timestamp: int, marker: bool, payload: bytes
+        self, payload_type: int, seq: int, timestamp: int, marker: bool, payload: bytes, now: float
     ) -> list[str]: ...
 
 
@@ -263,7 +263,10 @@ class MediaEngine:
                 continue
             if s.detector is None:
                 continue
-            for digit in s.detector.feed(pkt.payload_type, pkt.seq, pkt.timestamp, pkt.marker, pkt.payload):
+            now = self.clock.now()
+            for digit in s.detector.feed(
+                pkt.payload_type, pkt.seq, pkt.timestamp, pkt.marker, pkt.payload, now
+            ):
                 self.stats.digits += 1
                 method = "inband" if pkt.payload_type in (0, 8) else "rfc4733"
                 self.on_event(DigitReceived(s.id, digit, method))

@@ -10,12 +10,16 @@ INVITE with digest (407), ACK, INFO, BYE in both directions. Every wait has a de
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 import socket
 import struct
 import time
+from array import array
 from dataclasses import dataclass, field
+
+from pbx.media.g711 import ulaw_encode
 
 
 def _digest(challenge: str, user: str, password: str, method: str, uri: str) -> str:
@@ -59,6 +63,8 @@ class MediaUA:
     pbx_target: str = ""
     received: list[RtpIn] = field(default_factory=list)
     bye: bytes | None = None
+    telephone_event: bool = True  # offer RFC 4733; without it the PBX listens for tones in-band
+    media_port: int = 0  # the PBX's RTP port, from its 200
 
     def __post_init__(self) -> None:
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -97,9 +103,10 @@ class MediaUA:
                 return data
 
     def sdp(self) -> str:
+        te = " 101" if self.telephone_event else ""
+        lines = "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n" if self.telephone_event else ""
         return (f"v=0\no=ua 1 1 IN IP4 {self.host}\ns=-\nc=IN IP4 {self.host}\nt=0 0\n"
-                f"m=audio {self.rtp_port} RTP/AVP 0 101\na=rtpmap:0 PCMU/8000\n"
-                f"a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\n")  # fmt: skip
+                f"m=audio {self.rtp_port} RTP/AVP 0{te}\na=rtpmap:0 PCMU/8000\n{lines}")  # fmt: skip
 
     def _invite(self, number: str, auth: str, branch: str) -> None:
         body = self.sdp()
@@ -137,6 +144,8 @@ class MediaUA:
         contact = re.search(r"^Contact: .*<([^>]+)>", text, re.M | re.I)
         assert tag and contact, text
         self.remote_tag, self.pbx_target = tag[1], contact[1]
+        port = re.search(r"^m=audio (\d+) ", text, re.M)
+        self.media_port = int(port[1]) if port else 0
         self._in_dialog("ACK", self.cseq)
         return ok
 
@@ -165,7 +174,18 @@ class MediaUA:
             head = struct.pack("!BBHII", 0x80, (0x80 if i == 0 else 0) | pt, seq + i, ts, ssrc)
             self.rtp.sendto(head + payload, (self.pbx[0], self.media_port))
 
-    media_port: int = 0
+    def send_tone(self, digit: str, ms: int = 100) -> None:
+        """The digit as audio (two sines, G.711 u-law), then as much silence: in-band DTMF."""
+        rows, cols = (697, 770, 852, 941), (1209, 1336, 1477)
+        keys = "123456789*0#"
+        i = keys.index(digit)
+        lo, hi = rows[i // 3], cols[i % 3]
+        samples = [int(6000 * (math.sin(2 * math.pi * lo * n / 8000) + math.sin(2 * math.pi * hi * n / 8000)))
+                   for n in range(8 * ms)] + [0] * (8 * ms)  # fmt: skip
+        audio = ulaw_encode(array("h", samples))
+        for k in range(0, len(audio), 160):
+            head = struct.pack("!BBHII", 0x80, 0, 500 + k // 160, 16000 + k, 0x4321)
+            self.rtp.sendto(head + audio[k : k + 160], (self.pbx[0], self.media_port))
 
     def hang_up(self, timeout: float = 5.0) -> None:
         self.cseq += 1

@@ -90,6 +90,29 @@ def test_ivr_key_by_sip_info_plays_the_chosen_branch(media_pbx: Pbx) -> None:
     assert heard[start : start + len(closed)] == closed
 
 
+@pytest.mark.parametrize("method", ["rfc4733", "inband"])
+def test_ivr_key_in_the_media_plays_the_chosen_branch(media_pbx: Pbx, method: str) -> None:
+    u = ua(media_pbx, "1002")
+    u.telephone_event = method == "rfc4733"
+    try:
+        u.call("501")
+        assert u.media_port
+        u.record_for(0.3)
+        if method == "rfc4733":
+            u.send_rfc4733("2")
+        else:
+            u.send_tone("2")
+        u.received.clear()
+        pkts = u.record_until_bye(timeout=30)
+    finally:
+        u.close()
+    closed = (SOUNDS / "closed.ul").read_bytes()
+    heard = audio_of(pkts)
+    start = heard.find(closed[:800])
+    assert start >= 0, f"the 'closed' prompt was not heard\n{media_pbx.log(20)}"
+    assert heard[start : start + len(closed)] == closed
+
+
 def test_caller_hangs_up_during_the_prompt_and_the_port_is_freed(media_pbx: Pbx) -> None:
     u = ua(media_pbx, "1002")
     try:
