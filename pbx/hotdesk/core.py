@@ -78,17 +78,12 @@ class HotdeskStats:
     logouts: dict[EndReason, int] = field(default_factory=dict)
 
 
-def _default_language(config: Config) -> str:
-    # The media section (issue 5) owns the default language; until it exists, Dutch (the manual's).
-    return str(getattr(getattr(config, "media", None), "language", None) or "nl")
-
-
 class HotdeskCore:
     def __init__(self, config: Config, *, language_of: LanguageOf | None = None) -> None:
         self.config = config
-        # Seam: a per-user `language` in the config (once it exists) wins over the default.
+        # Seam: a per-user `language` (once the config has one) wins over the media default.
         self._language_of = language_of or (
-            lambda u: str(getattr(u, "language", None) or _default_language(self.config))
+            lambda u: str(getattr(u, "language", None) or self.config.media.language)
         )
         self.limiter = PinLimiter(config.hotdesk.max_failures, config.hotdesk.lockout_seconds)
         self.stats = HotdeskStats()

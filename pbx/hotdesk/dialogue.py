@@ -119,7 +119,7 @@ class HotdeskDialogue:
         if not keyed:
             self._no_input += 1
             if self._no_input > NO_INPUT_RETRIES or self._question is None:
-                return self._done(Outcome.NO_INPUT, (), self.extension)
+                return self._done(Outcome.NO_INPUT, (Play(p.GOODBYE),), self.extension)
             return self._ask(self.state, *self._question)
         self._no_input = 0
         if self.state is S.ASK_EXTENSION:

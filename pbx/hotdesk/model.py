@@ -182,7 +182,7 @@ class Ask:
 
     @property
     def prompts(self) -> tuple[str, ...]:
-        return prompt_names(self.speech)
+        return prompt_names(self.speech, self.language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +197,7 @@ class Done:
 
     @property
     def prompts(self) -> tuple[str, ...]:
-        return prompt_names(self.speech)
+        return prompt_names(self.speech, self.language)
 
 
 Step = Ask | Done

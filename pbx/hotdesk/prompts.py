@@ -1,12 +1,14 @@
 """What the hotdesk dialogue says, as prompt names the media layer plays (`sounds/<lang>/<name>`).
 
-The names follow the list of issue 5 (the media issue generates the files from text):
-"enter your extension", "enter your PIN", "you are logged in as <number>", "you are logged out",
-"wrong PIN", "too many attempts", and the digits 0-9. The two refusals are not in that list and
-must be added to the prompt table next to them (texts in `PROMPT_TEXTS`).
+The names are the media layer's (sounds/prompts.tsv, `REQUIRED_PROMPTS` in pbx/media/prompts.py),
+from issue 5's list: "enter your extension", "enter your PIN", "you are logged in as <number>",
+"you are logged out", "wrong PIN", "too many attempts"; numbers are read digit by digit with
+pbx.media.say. Both refusals say the generic "not allowed" for now: a dedicated prompt per
+refusal (user / device) only needs a line in prompts.tsv and a new name here; `Done.outcome`
+already tells them apart.
 
-Speech is kept structured (`Play` a prompt, `SayDigits` a number) so a media layer with a
-`say_digits` of its own can read numbers its way; `prompt_names` flattens it to file names.
+Speech is kept structured (`Play` a prompt, `SayDigits` a number) so a media layer can read
+numbers its own way; `prompt_names` flattens it to file names in a language.
 """
 
 from __future__ import annotations
@@ -14,41 +16,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-ENTER_EXTENSION = "enter-extension"
-ENTER_PIN = "enter-pin"
-LOGGED_IN_AS = "logged-in-as"
-LOGGED_OUT = "logged-out"
-WRONG_PIN = "wrong-pin"
-TOO_MANY_ATTEMPTS = "too-many-attempts"
-NOT_ALLOWED_USER = "hotdesk-not-allowed-user"
-NOT_ALLOWED_DEVICE = "hotdesk-not-allowed-device"
+from pbx.media.say import say_digits
 
-
-def digit_prompt(digit: str) -> str:
-    return f"digit-{digit}"
-
-
-# The texts the prompt generator needs (English, Dutch): the media layer owns the table; this is
-# what hotdesking expects it to say.
-PROMPT_TEXTS: dict[str, tuple[str, str]] = {
-    ENTER_EXTENSION: ("Please enter your extension.", "Toets uw verkorte nummer in."),
-    ENTER_PIN: ("Please enter your PIN.", "Toets uw pincode in."),
-    LOGGED_IN_AS: ("You are logged in as", "U bent ingelogd als"),
-    LOGGED_OUT: ("You are logged out.", "U bent uitgelogd."),
-    WRONG_PIN: ("Wrong PIN.", "Onjuiste pincode."),
-    TOO_MANY_ATTEMPTS: (
-        "Too many attempts. Please try again later.",
-        "Te veel pogingen. Probeer het later opnieuw.",
-    ),
-    NOT_ALLOWED_USER: (
-        "Hotdesking is not enabled for this user.",
-        "Hotdesking is niet ingeschakeld voor deze gebruiker.",
-    ),
-    NOT_ALLOWED_DEVICE: (
-        "Hotdesking is not enabled on this phone.",
-        "Hotdesking is niet ingeschakeld op dit toestel.",
-    ),
-}
+ENTER_EXTENSION = "enter_extension"
+ENTER_PIN = "enter_pin"
+LOGGED_IN_AS = "logged_in_as"
+LOGGED_OUT = "logged_out"
+WRONG_PIN = "wrong_pin"
+TOO_MANY_ATTEMPTS = "too_many_attempts"
+NOT_ALLOWED_USER = "not_allowed"  # the user may not hotdesk
+NOT_ALLOWED_DEVICE = "not_allowed"  # this phone may not be hotdesked (lift, canteen, reception)
+GOODBYE = "goodbye"  # nothing keyed: the call ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +44,13 @@ class SayDigits:
 Speech = Play | SayDigits
 
 
-def prompt_names(speech: Iterable[Speech]) -> tuple[str, ...]:
+def prompt_names(speech: Iterable[Speech], language: str) -> tuple[str, ...]:
     out: list[str] = []
     for s in speech:
         if isinstance(s, Play):
             out.append(s.name)
         else:
-            out.extend(digit_prompt(d) for d in s.digits)
+            out += say_digits(s.digits, language)
     return tuple(out)
 
 

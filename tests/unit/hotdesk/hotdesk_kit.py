@@ -82,3 +82,12 @@ def lock_user(core: HotdeskCore, user: str, now: float = 5.0) -> None:
     for i in range(core.config.hotdesk.max_failures):
         core.limiter.failed(user, f"198.51.100.{i}", now)
     assert core.limiter.locked(user, None, now)
+
+
+def advance(core: HotdeskCore, start: float, end: float) -> list[object]:
+    """Fire every deadline in (start, end] in order, as the driver's one timer would; wall time
+    keeps its offset WALL0 to the monotonic clock (pbx.clock.FakeClock's rule)."""
+    out: list[object] = []
+    while (d := core.next_deadline()) is not None and d <= end:
+        out += core.on_timer(max(d, start), WALL0 + max(d, start))
+    return out

@@ -15,15 +15,14 @@ def core() -> HotdeskCore:
     return fresh()
 
 
-EXT = ("enter-extension",)
-PIN = ("enter-pin",)
-AGAIN = ("wrong-pin", "enter-pin")
-IN_101 = ("logged-in-as", "digit-1", "digit-0", "digit-1")
-OUT = ("logged-out",)
-NO_USER = ("hotdesk-not-allowed-user",)
-NO_DEVICE = ("hotdesk-not-allowed-device",)
-LOCKED = ("too-many-attempts",)
-WRONG = ("wrong-pin",)
+EXT = ("enter_extension",)
+PIN = ("enter_pin",)
+AGAIN = ("wrong_pin", "enter_pin")
+IN_101 = ("logged_in_as", "num_1", "num_0", "num_1")
+OUT = ("logged_out",)
+NO_USER = NO_DEVICE = ("not_allowed",)  # the outcomes tell the two refusals apart
+LOCKED = ("too_many_attempts",)
+WRONG = ("wrong_pin",)
 
 
 D1, D2 = {"101": "desk1"}, {"101": "desk2"}  # afterwards: 101 on desk1, on desk2
@@ -58,7 +57,7 @@ TABLE: list[Row] = [
     ("*35 wrong PIN thrice", (), "out", "101 1 12345 9999", [EXT, PIN, AGAIN, AGAIN], WRONG_, WRONG, {}),
     ("*35 wrong PIN, then right", (), "out", "101 9999 1011", [EXT, PIN, AGAIN], L_IN, IN_101, D1),
     ("*35 unknown extension", (), "out", "999 1234 1234 1234", [EXT, PIN, AGAIN, AGAIN], WRONG_, WRONG, {}),
-    ("*35 nothing keyed", (), "out", "- -", [EXT, EXT], NO_INPUT, (), {}),
+    ("*35 nothing keyed", (), "out", "- -", [EXT, EXT], NO_INPUT, ("goodbye",), {}),
     ("*35 only #, then PIN#", (), "out", "101 # 1011#", [EXT, PIN, PIN], L_IN, IN_101, D1),
     # *35*<ext>
     ("*35*ext logged out", ("101",), "out", "1011", [PIN], L_IN, IN_101, D1),
