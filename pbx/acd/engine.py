@@ -45,6 +45,7 @@ class AcdEngine:
         self._seq = 0
         self._touched: dict[str, tuple[object, ...]] = {}
         self._out: list[fx.Effect] = []
+        self._widen: list[str] = []  # ring_progressive callers due for one more agent
         self._offset = 0.0  # wall - now of the current step, for records
         self._configure(config, now)
 
@@ -184,6 +185,10 @@ class AcdEngine:
             if ext in self.agents:
                 self._refresh(self.agents[ext], now)
         self._dispatch(now)
+        for call_id in self._widen:
+            if (w := self.calls.get(call_id)) is not None and w.offers:
+                self._ring_more(self.queues[w.queue], w, now)
+        self._widen = []
         for ext, (chosen, activity, reason, persisted) in self._touched.items():
             agent = self.agents.get(ext)
             if agent is None:
@@ -243,7 +248,8 @@ class AcdEngine:
         self._ring_more(q, w, now)
         step = q.cfg.progressive_step
         if q.strategy.width(float(step), step) != q.strategy.width(0.0, step):  # it widens over time
-            self.timers.add(now + step, Kind.STEP, w.call_id)
+            w.next_step = now + step
+            self.timers.add(w.next_step, Kind.STEP, w.call_id)
 
     def _ring_more(self, q: QueueState, w: Waiting, now: float) -> None:
         """Offer the caller to as many more agents as the strategy's width allows now."""
@@ -482,6 +488,7 @@ class AcdEngine:
         if w.offers:
             return
         w.round_started = None
+        w.next_step = None
         if q.cfg.retry_delay:
             w.rest_until = now + q.cfg.retry_delay
             self.timers.add(w.rest_until, Kind.REST, w.call_id)
@@ -525,6 +532,9 @@ class AcdEngine:
         self._touch(agent)
         if agent.offer == e.call_id:
             return self._answered(e.call_id, e.agent, now)
+        # The agent picked up another call (dialled out, took a direct one): their phone is no
+        # longer free for the queue caller it was ringing for.
+        self._drop_offer(agent, "agent_busy", now)
         agent.calls[e.call_id] = AgentCall(e.call_id, None, e.direction, e.number, now)
 
     def _call_ended(self, call_id: str, ext: str, now: float) -> None:
@@ -747,7 +757,7 @@ class AcdEngine:
             case Kind.ANNOUNCE:
                 return w.next_announce == when
             case _:
-                return w.round_started is not None
+                return w.next_step == when and bool(w.offers)
 
     def _fire(self, kind: Kind, key: Key, when: float) -> None:
         now = when
@@ -789,8 +799,11 @@ class AcdEngine:
             case Kind.ANNOUNCE:
                 self._announce(q, w, now)
             case Kind.STEP:
-                self._ring_more(q, w, now)
-                self.timers.add(now + q.cfg.progressive_step, Kind.STEP, w.call_id)
+                # Widened after this step's dispatch: an agent freed at the same instant goes
+                # to the best-ranked caller first, not to this one's wider ring.
+                self._widen.append(w.call_id)
+                w.next_step = now + q.cfg.progressive_step
+                self.timers.add(w.next_step, Kind.STEP, w.call_id)
 
     def _announce(self, q: QueueState, w: Waiting, now: float) -> None:
         w.next_announce = now + q.cfg.announce_frequency

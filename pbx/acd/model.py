@@ -170,6 +170,7 @@ class Waiting:
     tried: set[str] = field(default_factory=set)  # agents who missed this caller in this round
     round_started: float | None = None  # when the first agent of this round rang
     rung: int = 0  # agents rung in this round (ring_progressive widens it)
+    next_step: float | None = None  # ring_progressive: when one more agent rings
     rest_until: float | None = None  # retry delay after an unanswered round
     next_announce: float | None = None
     answered_by: str | None = None

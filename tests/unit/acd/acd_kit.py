@@ -30,7 +30,9 @@ def config(
     return Config.model_validate(data)
 
 
-def queue(name: str, number: str, members: tuple[str, ...] = ("201", "202", "203", "204"), **kw: Any) -> dict[str, Any]:
+def queue(
+    name: str, number: str, members: tuple[str, ...] = ("201", "202", "203", "204"), **kw: Any
+) -> dict[str, Any]:
     return {"name": name, "number": number, "members": list(members), **kw}
 
 

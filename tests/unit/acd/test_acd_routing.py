@@ -232,7 +232,10 @@ def test_caller_hanging_up_while_ringing_cancels_every_offer_and_counts_abandone
     acd.do(CallerJoined("c1", "Q"))
     acd.advance(3)
     out = acd.do(CallerHungUp("c1"))
-    assert of(CancelOffer, out) == [CancelOffer("c1", "201", "caller_hangup"), CancelOffer("c1", "202", "caller_hangup")]
+    assert of(CancelOffer, out) == [
+        CancelOffer("c1", "201", "caller_hangup"),
+        CancelOffer("c1", "202", "caller_hangup"),
+    ]
     assert of(CallerAbandoned, out) == [CallerAbandoned("c1", "Q", 3)]
     assert acd.engine.queues["Q"].counters.abandoned == 1
     assert acd.agent("201").offer is None and acd.engine.eligible("201", "Q", acd.t)
