@@ -362,20 +362,19 @@ class InbandDetector:
         if energy < self._min_energy:
             return None
         self.filtered_blocks += 1
+        # Rows first: most speech and music already fails here, before the four column filters.
         rows = [_goertzel(block, k) for k in self._rows]
-        cols = [_goertzel(block, k) for k in self._cols]
         r = max(range(4), key=rows.__getitem__)
+        row = rows[r]
+        if row < self._min_power or any(i != r and p * self._relative_peak > row for i, p in enumerate(rows)):
+            return None
+        cols = [_goertzel(block, k) for k in self._cols]
         c = max(range(4), key=cols.__getitem__)
-        row, col = rows[r], cols[c]
-        if row < self._min_power or col < self._min_power:
+        col = cols[c]
+        if col < self._min_power or any(i != c and p * self._relative_peak > col for i, p in enumerate(cols)):
             return None
         if col > row * self._normal_twist or row > col * self._reverse_twist:
             return None
-        for i in range(4):
-            if i != r and rows[i] * self._relative_peak > row:
-                return None
-            if i != c and cols[i] * self._relative_peak > col:
-                return None
         if row + col < energy * self._total_scale:
             return None
         # Only the column's harmonic: a row's (1394-1882 Hz) lies too near the columns to tell
