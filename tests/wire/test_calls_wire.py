@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import socket
+import subprocess
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import Pbx, SippResult, free_port, sipp, start_sipp, wait_until, write_users_csv
+from harness import (
+    Pbx,
+    SippResult,
+    free_port,
+    sipp,
+    start_sipp,
+    stop_process,
+    tail,
+    wait_until,
+    which,
+    write_users_csv,
+)
 
 CALLER, CALLEE = "1000", "1001"
 
@@ -177,6 +192,14 @@ def test_cancel_before_answer(pbx: Pbx, tmp_path: Path) -> None:
     assert_pbx_done(pbx, 3, Counter({"cancelled": 3}))
 
 
+def test_cancel_before_the_callee_rang(pbx: Pbx, tmp_path: Path) -> None:
+    # the callee sends its 180 only after 300 ms: the caller's CANCEL comes first, so the PBX
+    # answers 200 and 487 at once, and cancels the B leg when its 180 arrives (RFC 3261 9.1)
+    out = call(pbx, tmp_path, "cancel_early", calls=3, pause_ms=300)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"cancelled": 3}))
+
+
 def test_callee_busy_486_reaches_the_caller(pbx: Pbx, tmp_path: Path) -> None:
     out = call(pbx, tmp_path, "486", calls=3)
     assert_clean(out, 3)
@@ -229,6 +252,43 @@ def test_info_dtmf_relay_is_relayed(pbx: Pbx, tmp_path: Path) -> None:
     assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
 
 
+def test_two_contacts_ring_in_parallel_and_the_other_is_cancelled(pbx: Pbx, tmp_path: Path) -> None:
+    # 1001 registers two contacts (two ports); both ring; the first answers (call_uas), the
+    # other keeps ringing (call_cancel_uas) and must get CANCEL, answer it 200 and the INVITE
+    # 487, and get the ACK; the caller sees one ordinary call
+    answering, ringing = free_port(), free_port()
+    csv = register_callee(pbx, tmp_path, answering)
+    register_callee(pbx, tmp_path, ringing)
+    regs = pbx.wait_for(lambda: len(pbx.api("/api/registrations/1001")) == 2 or None, "two contacts of 1001")
+    assert regs
+    n = 3
+    common: dict[str, Any] = {"inf": csv, "calls": n, "workdir": tmp_path, "timeout": 40, "trace_msg": True}
+    uas_ok = start_sipp("call_uas", pbx.sip_addr, local_port=answering, name="answering", **common)
+    uas_cancel = start_sipp("call_cancel_uas", pbx.sip_addr, local_port=ringing, name="ringing", **common)
+    try:
+        caller_csv = write_users_csv(tmp_path / "caller.csv", [CALLER])
+        uac = sipp(
+            "call_uac", pbx.sip_addr, inf=caller_csv, calls=n, rate=2, workdir=tmp_path,
+            keys={"callee": CALLEE}, timeout=30, extra=["-d", "100"],
+        )  # fmt: skip
+        for uas in (uas_ok, uas_cancel):
+            with contextlib.suppress(TimeoutError):
+                wait_until(lambda u=uas: not u.running(), 10, "a callee SIPp to finish")
+        ok, cancelled = uas_ok.wait(timeout=1), uas_cancel.wait(timeout=1)
+    finally:
+        for uas in (uas_ok, uas_cancel):
+            if uas.running():
+                uas.stop()
+    detail = (
+        f"--- caller:\n{uac.explain()}\n--- answering:\n{ok.explain()}\n--- ringing:\n{cancelled.explain()}"
+    )
+    assert uac.clean and uac.successful == n, detail
+    assert ok.clean and ok.successful == n, detail
+    assert cancelled.clean and cancelled.successful == n, detail
+    assert [unexpected(r) for r in (uac, ok, cancelled)] == [[], [], []], detail
+    assert_pbx_done(pbx, n, Counter({"caller_hangup": n}))
+
+
 @pytest.mark.parametrize("scenario", ["", "cancel"])
 def test_scenarios_fail_when_the_callee_is_not_there(
     pbx_factory: Callable[..., Pbx], tmp_path: Path, scenario: str
@@ -243,3 +303,191 @@ def test_scenarios_fail_when_the_callee_is_not_there(
     )  # fmt: skip
     assert not uac.clean and uac.failed == 1, uac.explain()
     assert "480" in uac.error_file.read_text(errors="replace"), uac.explain()
+
+
+# --------------------------------------------------------------------------------------------
+# baresip to baresip through the PBX
+# --------------------------------------------------------------------------------------------
+BARESIP_MODULE_DIRS = (
+    "/usr/lib/baresip/modules",
+    "/usr/lib/x86_64-linux-gnu/baresip/modules",
+    "/usr/local/lib/baresip/modules",
+)
+
+
+class Baresip:
+    """One baresip with its own config dir, driven over ctrl_tcp (JSON in netstrings); a
+    reader thread collects the events it pushes (CALL_ESTABLISHED, CALL_CLOSED, ...)."""
+
+    def __init__(self, workdir: Path, user: str, pbx: Pbx, module_path: str, auto_answer: bool) -> None:
+        self.user = user
+        self.sip_port, self.ctrl_port = free_port(), free_port()
+        self.conf = workdir / f"baresip-{user}"
+        self.conf.mkdir(parents=True)
+        # ausine: a source, so that the call has audio to send (it needs 48 kHz stereo); no
+        # player module: what comes in is dropped
+        (self.conf / "config").write_text(
+            "poll_method\tepoll\n"
+            f"sip_listen\t127.0.0.1:{self.sip_port}\n"
+            "net_interface\t127.0.0.1\n"
+            f"module_path\t{module_path}\n"
+            "module\tg711.so\n"
+            "module\tausine.so\n"
+            "audio_source\tausine,440\n"
+            "ausrc_srate\t48000\n"
+            "ausrc_channels\t2\n"
+            "module_tmp\tuuid.so\n"
+            "module_tmp\taccount.so\n"
+            "module_app\tmenu.so\n"
+            "module_app\tctrl_tcp.so\n"
+            f"ctrl_tcp_listen\t127.0.0.1:{self.ctrl_port}\n"
+        )
+        answer = ";answermode=auto" if auto_answer else ""
+        (self.conf / "accounts").write_text(
+            f"<sip:{user}@127.0.0.1:{pbx.sip_port}>;auth_pass=pw{user};regint=600{answer}\n"
+        )
+        self.log = workdir / f"baresip-{user}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self.events: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._reader: threading.Thread | None = None
+
+    def start(self, binary: str) -> None:
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [binary, "-f", str(self.conf)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        self.sock = wait_until(self._connect, 10, f"baresip {self.user} ctrl_tcp", alive=self._exited)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _exited(self) -> str | None:
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"baresip {self.user} exited ({self.proc.returncode}):\n{tail(self.log)}"
+        return None
+
+    def _connect(self) -> socket.socket | None:
+        try:
+            return socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+        except OSError:
+            return None
+
+    def _read(self) -> None:
+        assert self.sock is not None
+        self.sock.settimeout(0.5)
+        buf = b""
+        while True:
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while b":" in buf:
+                size, _, rest = buf.partition(b":")
+                if not size.isdigit() or len(rest) < int(size) + 1:
+                    break
+                body, buf = rest[: int(size)], rest[int(size) + 1 :]
+                try:
+                    msg = json.loads(body)
+                except json.JSONDecodeError:
+                    continue
+                with self._lock:
+                    (self.events if msg.get("event") else self.responses).append(msg)
+
+    def command(self, command: str, params: str = "") -> None:
+        assert self.sock is not None
+        body = json.dumps({"command": command, "params": params, "token": command}).encode()
+        self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
+
+    def event_types(self) -> list[str]:
+        with self._lock:
+            return [str(e.get("type")) for e in self.events]
+
+    def event_field(self, kind: str, name: str) -> Any:
+        with self._lock:
+            return next((e.get(name) for e in self.events if e.get("type") == kind), None)
+
+    def wait_event(self, kind: str, timeout: float = 10.0) -> None:
+        wait_until(lambda: kind in self.event_types(), timeout, f"{kind} at baresip {self.user}",
+                   alive=self._exited)  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None and self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.command("quit")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        if self.sock is not None:
+            self.sock.close()
+        stop_process(self.proc, timeout=5)
+
+
+def metric(pbx: Pbx, name: str, **labels: str) -> float:
+    """One sample of /metrics (0 when absent); labels in any order."""
+    _, text = pbx.request("GET", "/metrics")
+    for line in str(text).splitlines():
+        head, _, value = line.rpartition(" ")
+        sample, _, rest = head.partition("{")
+        if sample != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+        if found == labels:
+            return float(value)
+    return 0.0
+
+
+def test_baresip_calls_baresip_with_hold_and_resume(pbx: Pbx, tmp_path: Path) -> None:
+    binary = which("baresip")
+    if binary is None:
+        pytest.skip("baresip is not installed (apt-get install baresip)")
+    module_path = next((d for d in BARESIP_MODULE_DIRS if Path(d, "ctrl_tcp.so").exists()), None)
+    if module_path is None:
+        pytest.skip("baresip modules (ctrl_tcp.so) not found")
+    caller = Baresip(tmp_path, CALLER, pbx, module_path, auto_answer=False)
+    callee = Baresip(tmp_path, CALLEE, pbx, module_path, auto_answer=True)
+    try:
+        for phone in (caller, callee):
+            phone.start(binary)
+        pbx.wait_for(lambda: {CALLER, CALLEE} <= pbx.registered_users() or None, "both baresips registered")
+        oks_before = metric(pbx, "pbx_sip_responses_received_total", method="INVITE", code="200")
+
+        caller.command("dial", f"sip:{CALLEE}@127.0.0.1:{pbx.sip_port}")
+        # the callee answers by itself (answermode=auto: no CALL_INCOMING event then); RTP
+        # flows between the phones (the PBX relays the SDP untouched)
+        for phone in (caller, callee):
+            phone.wait_event("CALL_ESTABLISHED")
+            phone.wait_event("CALL_RTPESTAB")
+        assert callee.event_field("CALL_ESTABLISHED", "peerdisplayname") == "User 1000"
+        started, _ = call_events(pbx)
+        assert len(started) == 1, started
+
+        # hold and resume from the caller: each re-INVITE goes through the PBX to the callee
+        # and its 200 comes back (counted by the PBX as INVITE 200s received from the callee)
+        for command, oks in (("hold", 2), ("resume", 3)):
+            caller.command(command)
+            pbx.wait_for(
+                lambda n=oks: (
+                    metric(pbx, "pbx_sip_responses_received_total", method="INVITE", code="200")
+                    >= oks_before + n
+                    or None
+                ),
+                f"the callee's 200 to the {command} re-INVITE",
+            )
+
+        caller.command("hangup")
+        caller.wait_event("CALL_CLOSED")
+        callee.wait_event("CALL_CLOSED")
+    finally:
+        for phone in (caller, callee):
+            phone.stop()
+    detail = f"--- caller:\n{tail(caller.log)}\n--- callee:\n{tail(callee.log)}\n--- PBX:\n{pbx.log()}"
+    assert "CALL_ESTABLISHED" in caller.event_types(), detail
+    assert_pbx_done(pbx, 1, Counter({"caller_hangup": 1}))
