@@ -54,8 +54,9 @@ ACTIVITY_ALLOWED: dict[Activity, frozenset[Activity]] = {
     _A.OFFERED: frozenset({_A.IDLE, _A.ON_CALL, _A.WRAPUP, _A.UNREACHABLE}),
     # The phone may unregister during a call; the call is what counts until it ends.
     _A.ON_CALL: frozenset({_A.IDLE, _A.WRAPUP, _A.UNREACHABLE}),
-    # Wrap-up blocks queue calls only: a direct or outbound call may start during it.
-    _A.WRAPUP: frozenset({_A.IDLE, _A.ON_CALL, _A.UNREACHABLE}),
+    # Wrap-up blocks routed queue calls only: a direct or outbound call may start during it, and
+    # the agent may cherry-pick a waiting caller (their own choice, OP 2.1.2).
+    _A.WRAPUP: frozenset({_A.IDLE, _A.OFFERED, _A.ON_CALL, _A.UNREACHABLE}),
     _A.UNREACHABLE: frozenset({_A.IDLE, _A.ON_CALL, _A.WRAPUP}),
 }
 

@@ -143,10 +143,9 @@ def test_tables_refuse_moves_they_do_not_list() -> None:
     assert Chosen.LOGGED_OUT not in CHOSEN_ALLOWED[Chosen.LOGGED_OUT]
     with pytest.raises(InvalidAgentTransition):
         agent.choose(Chosen.LOGGED_OUT, 1.0)
-    assert Activity.OFFERED not in ACTIVITY_ALLOWED[Activity.WRAPUP]
-    agent.activity = Activity.WRAPUP
+    assert Activity.OFFERED not in ACTIVITY_ALLOWED[Activity.UNREACHABLE]
+    agent.activity = Activity.UNREACHABLE
     agent.offer = "c1"
-    agent.reachable = True
     with pytest.raises(InvalidAgentTransition):
         agent.settle(1.0)
 

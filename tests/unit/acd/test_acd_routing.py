@@ -9,6 +9,7 @@ import pytest
 from acd_kit import Acd, config, of, offers, queue
 
 from pbx.acd import (
+    AgentCallStarted,
     AgentReachability,
     Announce,
     AutoPaused,
@@ -28,8 +29,10 @@ from pbx.acd import (
     OfferNoAnswer,
     Overflow,
     Queued,
+    Refused,
     Requeued,
     SetStatus,
+    SetWrapup,
     strategy_names,
 )
 from pbx.config.models import STRATEGIES
@@ -380,3 +383,29 @@ def test_login_serves_who_is_waiting() -> None:
     acd.do(CallerJoined("c1", "Q"))
     acd.do(AgentReachability("201", True))
     assert offers(acd.do(Login("201"))) == [("c1", "201")]
+
+
+def test_cherry_pick_during_wrapup_is_the_agents_choice() -> None:
+    acd = Acd(config([queue("Q", "300")]))
+    acd.ready("201")
+    acd.do(SetWrapup("201", on=True))
+    acd.do(CallerJoined("c1", "Q"))
+    assert offers(acd.do(CherryPick("201", "c1"))) == [("c1", "201")]
+
+
+def test_cherry_pick_refused_while_on_a_call_or_unregistered() -> None:
+    acd = Acd(config([queue("Q", "300")]))
+    acd.do(CallerJoined("c1", "Q"))
+    assert acd.do(CherryPick("201", "c1")) == [Refused("201", "cherry_pick", "phone_unregistered")]
+    acd.do(AgentReachability("201", True))
+    acd.do(AgentCallStarted("201", "d1"))
+    assert acd.do(CherryPick("201", "c1")) == [Refused("201", "cherry_pick", "agent_busy")]
+    assert acd.do(CherryPick("201", "nope")) == [Refused("201", "cherry_pick", "no_such_caller")]
+
+
+def test_taking_another_call_while_ringing_cancels_the_offer() -> None:
+    acd = one("linear")
+    acd.ready("201", "202")
+    acd.do(CallerJoined("c1", "Q"))
+    out = acd.do(AgentCallStarted("201", "o1", "outbound", "0612"))
+    assert CancelOffer("c1", "201", "agent_busy") in out and offers(out) == [("c1", "202")]
