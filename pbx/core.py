@@ -135,6 +135,7 @@ class PbxCore:
             g._trusted_cache.clear()
             # Calls in progress keep their legs; new calls see the new users, devices and timers.
             self.b2bua.config, self.b2bua.timers, self.b2bua.server = config, self.timers, self.server_name
+            self.b2bua.moh_on_hold, self.b2bua.moh_language = config.media.moh_on_hold, config.media.language
             self.b2bua.dialplan = dialplan
             self.trunk_regs.server = self.server_name
         self.trunk_regs.configure(config.trunks, now)
@@ -255,7 +256,7 @@ class PbxCore:
             return self._reply(req, 416)  # RFC 4475 unkscm, novelsc
         if mf is not None and parse_uint(mf, "Max-Forwards") == 0 and req.method != "OPTIONS":
             return self._reply(req, 483)
-        if req.method not in ("ACK", "CANCEL"):
+        if req.method not in ("ACK", "CANCEL") and ("require" in h or "proxy-require" in h):
             unsupported = [
                 opt
                 for name in ("require", "proxy-require")
@@ -280,7 +281,7 @@ class PbxCore:
         outcome = self.registrar.handle(req, source, now, wall)
         result = outcome.auth_result
         if result is not None:
-            self.stats.auth_results[result.name.lower()] += 1
+            self.stats.auth_results[result.value] += 1  # the values are the lower-case names
             if result.is_failure and self.guard.auth_failed(source.host, outcome.username, now):
                 logger.warning("source_banned", source=source.host, account=outcome.username,
                                call_id=req.call_id)  # fmt: skip

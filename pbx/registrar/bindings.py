@@ -24,6 +24,8 @@ from urllib.parse import unquote
 from pbx.sip.addr import Addr
 from pbx.sip.uri import Uri, parse_uri
 
+_KEYS: dict[str, str] = {}  # URI text -> contact_key: the same phones refresh again and again
+
 
 def contact_key(uri: Uri) -> str:
     """A comparison key for a contact URI (RFC 3261 19.1.4, simplified).
@@ -32,6 +34,17 @@ def contact_key(uri: Uri) -> str:
     the default port's equal (per the RFC), parameter names are case-insensitive and their order
     does not matter. Non-SIP URIs compare by their text.
     """
+    key = _KEYS.get(uri.text)
+    if key is None:
+        key = _contact_key(uri)
+        if len(uri.text) <= 256:
+            if len(_KEYS) >= 4096:
+                _KEYS.clear()
+            _KEYS[uri.text] = key
+    return key
+
+
+def _contact_key(uri: Uri) -> str:
     if not uri.is_sip:
         return uri.text
     user = unquote(uri.user) if uri.user is not None else ""

@@ -233,7 +233,11 @@ class Registrar:
                 if not rs.isdigit() or len(rs) > 10:
                     raise _Reject(400, "Bad reg-id")
                 reg_id = int(rs)
-            stored = na.with_params(tuple((k, v) for k, v in na.params if k.lower() != "expires"))
+            params = na.params
+            if any(k.lower() == "expires" for k, _ in params):
+                kept = tuple((k, v) for k, v in params if k.lower() != "expires")
+                na = NameAddr(na.display, na.uri, kept, na.bracketed)
+            stored = na
             key = contact_key(na.uri)
             out.pop(key, None)
             out[key] = _Contact(stored, key, min(e, s.max_expires), q, instance, reg_id)

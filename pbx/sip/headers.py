@@ -26,7 +26,7 @@ def is_token(s: str) -> bool:
 def param_value(params: Params, name: str) -> str | None:
     lname = name.lower()
     for k, v in params:
-        if k.lower() == lname:
+        if k == lname or k.lower() == lname:  # names are nearly always written in lower case
             return v if v is not None else ""
     return None
 

@@ -47,6 +47,9 @@ _PRETTY = {
 }
 
 
+_PREFIXES: dict[str, str] = {}  # "via" -> "Via: ", filled as names are rendered
+
+
 def pretty_name(name: str) -> str:
     p = _PRETTY.get(name)
     if p is None:
@@ -146,6 +149,12 @@ class Headers:
         if not self._dup:
             return 1
         return sum(1 for k, _ in self._items if k == name)
+
+    def has_repeats(self) -> bool:
+        """Whether some name occurs more than once."""
+        if self._first is None:
+            self._build()
+        return self._dup
 
     def __contains__(self, name: object) -> bool:
         first = self._first
@@ -279,12 +288,15 @@ class Message:
 
     def render(self) -> bytes:
         parts = [self.first_line()]
-        for k, v in self.headers:
+        prefixes = _PREFIXES
+        for k, v in self.headers._items:
             if k != "content-length":
-                parts.append(f"{pretty_name(k)}: {v}")
-        parts.append(f"Content-Length: {len(self.body)}")
-        head = "\r\n".join(parts) + "\r\n\r\n"
-        return head.encode("utf-8", "surrogateescape") + self.body
+                prefix = prefixes.get(k)
+                if prefix is None:
+                    prefix = prefixes[k] = pretty_name(k) + ": "
+                parts.append(prefix + v)
+        parts.append(f"Content-Length: {len(self.body)}\r\n\r\n")
+        return "\r\n".join(parts).encode("utf-8", "surrogateescape") + self.body
 
 
 class Request(Message):
@@ -352,14 +364,17 @@ def make_response(
     body: bytes = b"",
 ) -> Response:
     """Build a response to `req` per RFC 3261 section 8.2.6.2: copy Via, From, To, Call-ID, CSeq."""
-    h = Headers()
-    for k, v in req.headers:
-        if k in ("via", "from", "call-id", "cseq") or (k == "record-route" and 100 < status < 300):
-            h.add(k, v)
+    items: list[tuple[str, str]] = []
+    rr = 100 < status < 300
+    for k, v in req.headers._items:
+        if k in _COPIED or (rr and k == "record-route"):
+            items.append((k, v))
         elif k == "to":
             if to_tag is not None and status != 100 and "tag=" not in v.lower():
                 v = f"{v};tag={to_tag}"
-            h.add(k, v)
-    for k, v in extra:
-        h.add(k, v)
-    return Response(status, reason or REASONS.get(status, "Unknown"), h, body)
+            items.append((k, v))
+    items.extend(extra)
+    return Response(status, reason or REASONS.get(status, "Unknown"), Headers(items), body)
+
+
+_COPIED = frozenset({"via", "from", "call-id", "cseq"})

@@ -230,9 +230,10 @@ def _body(headers: Headers, body: bytes, stream: bool) -> bytes:
 
 def _validate(msg: Message) -> None:
     h = msg.headers
-    for name in SINGLE_HEADERS:
-        if h.count(name) > 1:
-            raise SipParseError(f"more than one {name} header")  # RFC 4475 multi01
+    if h.has_repeats():  # only then can a single-valued header occur twice
+        for name in SINGLE_HEADERS:
+            if h.count(name) > 1:
+                raise SipParseError(f"more than one {name} header")  # RFC 4475 multi01
     for name in ("call-id", "cseq", "from", "to"):
         if not h.get(name):
             raise SipParseError(f"missing {name} header")  # RFC 4475 insuf
@@ -240,9 +241,9 @@ def _validate(msg: Message) -> None:
         raise SipParseError("missing Via header")
     cseq = parse_cseq(h.get("cseq") or "")
     msg._cseq = cseq
-    vias = msg.vias
-    if any(v.version != "2.0" for v in vias):
-        raise SipParseError("SIP version not supported", 505)
+    for v in msg.vias:
+        if v.version != "2.0":
+            raise SipParseError("SIP version not supported", 505)
     # Parsed here anyway, so kept: the message's typed views would parse them again.
     msg._from = parse_name_addr(h.get("from") or "")
     msg._to = parse_name_addr(h.get("to") or "")
