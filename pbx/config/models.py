@@ -289,7 +289,7 @@ class Queue(PbxModel):
     autopause_after: int = Field(0, ge=0)  # pause an agent after this many missed offers in a row; 0 = never
     progressive_step: int = Field(10, ge=1)  # ring_progressive: seconds before one more agent rings
     music: str | None = None  # what waiting callers hear (a media name); the media layer's default
-    language: str | None = None  # of the announcements; the media layer's default
+    language: Literal["nl", "en"] | None = None  # of the announcements; None: media.language
 
     @model_validator(mode="after")
     def _penalties_of_members(self) -> Self:
