@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pbx import log
+from pbx.calls.hold import HoldControl
 from pbx.calls.leg import Leg, LegState, Role, Unacked, content_headers
 from pbx.sip.addr import Addr
 from pbx.sip.message import Request, Response, make_response
@@ -192,6 +193,13 @@ class CallContext(Protocol):
 
     def emit(self, event: object) -> None: ...
 
+    moh_on_hold: bool
+    moh_language: str
+
+    def media_port(self) -> int | None: ...
+
+    def release_port(self, port: int) -> None: ...
+
 
 @dataclass(eq=False)
 class Call:
@@ -216,6 +224,7 @@ class Call:
     direction: str = "internal"  # internal, outbound (to a trunk) or inbound (from a trunk)
     did: str | None = None  # inbound: the number the caller dialled at the carrier
     trunk: str | None = None  # the trunk the call came in from or goes out through
+    hold: HoldControl | None = None  # music on hold, once someone held (pbx/calls/hold.py)
 
     def to(self, new: CallState) -> None:
         if new is self.state:
@@ -269,6 +278,8 @@ class Call:
         self.reason = reason
         self.ctx.disarm(self, "ring")
         self.ctx.disarm(self, "session")
+        if self.hold is not None:
+            self.hold.close()
         self.ctx.arm(self, "reap", now + self.ctx.timers.timeout)
         self.ctx.emit(CallEnded(self.id, reason, wall))
         logger.info("call_ended", call_id=self.id, reason=reason)
@@ -500,6 +511,11 @@ class Call:
             self.ctx.respond(key, make_response(req, status, extra=extra), now)
             return
         assert other is not None
+        if m == "INVITE" and self.ctx.moh_on_hold:
+            if self.hold is None:
+                self.hold = HoldControl(self, self.ctx.moh_language)
+            if self.hold.on_reinvite(leg, other, req, key, now):
+                return  # the PBX answered it and plays music to the held party
         if m in ("INVITE", "UPDATE"):
             leg.refresh_target(req)
             self.reinvite_pending = True
@@ -532,6 +548,8 @@ class Call:
         out = make_response(origin, s, resp.reason, extra=extra, body=resp.body)
         self.ctx.respond(p.origin_key, out, now)
         if p.sent.method == "INVITE" and s < 300:
+            if self.hold is not None:
+                self.hold.relayed_ok()
             peer_ack: tuple[Leg, Request] | None = None
             if origin.body:
                 self.ctx.send(p.leg.ack_for(p.sent), p.leg.dest)

@@ -190,6 +190,8 @@ class CallManager:
         self._app_dialogs: dict[tuple[str, str], AppFlow] = {}
         self._app_client: dict[str, AppFlow] = {}
         self.ports = PortPool(config.media.rtp_port_min, config.media.rtp_port_max)
+        self.moh_on_hold = config.media.moh_on_hold
+        self.moh_language: str = config.media.language
         self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
 
     # --- routing ---------------------------------------------------------------------------------
@@ -611,6 +613,10 @@ class CallManager:
                 leg.to(LegState.ENDED)
             elif p.kind == "relay":
                 call.on_relay_response(p, ev.response, now, wall)
+            elif p.kind == "moh" and call.hold is not None:
+                if final:
+                    self._forget(ev.key)
+                call.hold.on_response(leg, p.sent, ev.response, now)
         else:
             self._forget(ev.key)
             if p.kind == "invite":
@@ -798,6 +804,15 @@ class CallManager:
                               did=dialled if caller.trunk is not None else None))  # fmt: skip
         logger.info("call_answered_by_pbx", call_id=app.id, sip_call_id=req.call_id, what=res.what, port=port)
         return self._take()
+
+    def media_port(self) -> int | None:
+        try:
+            return self.ports.allocate()
+        except PortsExhausted:
+            return None
+
+    def release_port(self, port: int) -> None:
+        self.ports.release(port)
 
     def respond_request(self, req: Request, resp: Response, now: float) -> None:
         self._add(self.tx.respond(req, resp, now))

@@ -215,6 +215,7 @@ class Media(PbxModel):
     rtp_port_max: int = Field(20999, ge=1025, le=65535)
     language: Literal["nl", "en"] = "nl"  # prompts for callers whose user or queue names none
     sounds: str = "sounds"  # prompt directory: <sounds>/<lang>/<name>.ul|.al (relative: to the repo)
+    moh_on_hold: bool = True  # the held party hears the PBX's music (else hold is relayed as is)
 
     @model_validator(mode="after")
     def _range(self) -> Self:

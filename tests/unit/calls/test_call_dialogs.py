@@ -13,7 +13,9 @@ HELD = SDP_B + b"a=recvonly\r\n"
 
 @pytest.fixture
 def net() -> Net:
-    return Net()
+    n = Net()
+    n.core.b2bua.moh_on_hold = False  # plain relaying; music on hold is tested in test_call_moh.py
+    return n
 
 
 def test_reinvite_hold_from_caller_relayed_and_answered(net: Net) -> None:

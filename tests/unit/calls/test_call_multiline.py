@@ -26,13 +26,21 @@ def call(net: Net, a: Phone, b: Phone) -> tuple[Dialog, Dialog]:
 
 
 def reinvite(a: Phone, d: Dialog, other: Phone, body: bytes, answer: bytes) -> None:
-    """`a` sends a re-INVITE in dialog `d`; `other` answers it; `a` ACKs."""
+    """`a` holds (HOLD) or resumes in dialog `d`. Hold: the PBX answers `a` itself and offers its
+    music to `other` (sendonly). Resume: the offer is relayed to `other`, whose answer comes back."""
     req = a.request(d, "INVITE", body)
     relayed = other.take_req("INVITE")
-    assert relayed.body == body
-    other.reply(relayed, 200, answer)
-    other.take_req("ACK")
-    assert a.take_resp(200).body == answer
+    if body == HOLD:
+        assert b"a=sendonly" in relayed.body and b"o=pbx" in relayed.body  # the PBX's music
+        other.reply(relayed, 200, answer)
+        other.take_req("ACK")
+        ok = a.take_resp(200)
+        assert b"a=recvonly" in ok.body and b"o=pbx" in ok.body
+    else:
+        assert relayed.body == body
+        other.reply(relayed, 200, answer)
+        other.take_req("ACK")
+        assert a.take_resp(200).body == answer
     a.ack_dialog(d, req.cseq.number)
 
 
