@@ -206,6 +206,7 @@ class AcdEngine:
         agent.settle(now)
         for name in self.member_of.get(agent.ext, ()):
             q = self.queues[name]
+            q.candidates.pop(agent.ext, None)
             if self._eligible(agent, q, now):
                 q.eligible.add(agent.ext)
             else:
@@ -243,7 +244,7 @@ class AcdEngine:
         w.round_started = now
         w.rung = 0
         w.rest_until = None
-        if not (q.eligible - w.tried):
+        if w.tried and q.eligible <= w.tried:
             w.tried.clear()  # everyone missed this caller once: start over
         self._ring_more(q, w, now)
         step = q.cfg.progressive_step
@@ -258,27 +259,33 @@ class AcdEngine:
         want = None if width is None else width - w.rung
         if want is not None and want <= 0:
             return
-        pool = [a for a in q.eligible if a not in w.tried and a not in w.offers]
+        skip = w.tried | w.offers.keys() if w.tried or w.offers else ()
+        pool = [a for a in q.eligible if a not in skip] if skip else list(q.eligible)
         if not pool:
             return
-        if q.strategy.by_level:
-            level = min(q.penalty(a) for a in pool)
-            pool = [a for a in pool if q.penalty(a) == level]
-        candidates = [self._candidate(q, self.agents[a]) for a in pool]
-        chosen = q.strategy.pick(candidates, q.memory, self.rng)
+        penalties = q.cfg.penalties
+        if penalties and q.strategy.by_level:
+            level = min(penalties.get(a, 0) for a in pool)
+            pool = [a for a in pool if penalties.get(a, 0) == level]
+        chosen = q.strategy.pick(self._candidates(q, pool), q.memory, self.rng)
         for ext in chosen if want is None else chosen[:want]:
             self._offer(q, w, self.agents[ext], now)
 
-    def _candidate(self, q: QueueState, agent: Agent) -> Candidate:
-        tally = q.tally.get(agent.ext)
-        return Candidate(
-            agent=agent.ext,
-            penalty=q.penalty(agent.ext),
-            order=q.order.get(agent.ext, len(q.order)),
-            idle_since=agent.idle_since,
-            calls=tally.calls if tally else 0,
-            talk_time=tally.talk_time if tally else 0.0,
-        )
+    def _candidates(self, q: QueueState, pool: list[str]) -> list[Candidate]:
+        # The hot loop of a decision with many free agents: candidates are cached per queue and
+        # dropped whenever the agent is touched (`_refresh`), so most come straight from the cache.
+        cache = q.candidates
+        for ext in [ext for ext in pool if ext not in cache]:
+            t = q.tally.get(ext)
+            cache[ext] = Candidate(
+                ext,
+                q.cfg.penalties.get(ext, 0),
+                q.order.get(ext, len(q.order)),
+                self.agents[ext].idle_since,
+                t.calls if t else 0,
+                t.talk_time if t else 0.0,
+            )
+        return [cache[ext] for ext in pool]
 
     def _offer(self, q: QueueState, w: Waiting, agent: Agent, now: float) -> None:
         self._touch(agent)

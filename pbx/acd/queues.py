@@ -17,7 +17,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from pbx.acd.model import Waiting
-from pbx.acd.strategies import Memory, Strategy, strategy
+from pbx.acd.strategies import Candidate, Memory, Strategy, strategy
 from pbx.config.models import Queue
 
 Rank = tuple[int, int, float, int]
@@ -56,6 +56,7 @@ class QueueState:
     counters: Counters = field(default_factory=Counters)
     tally: dict[str, MemberTally] = field(default_factory=dict)
     handle_time: float | None = None  # moving average of talk + wrap-up, for expected waits
+    candidates: dict[str, Candidate] = field(default_factory=dict)  # engine's cache, see _candidates
     _token: int = 0
 
     @classmethod
@@ -71,6 +72,7 @@ class QueueState:
         if cfg.strategy != self.cfg.strategy:
             self.strategy = strategy(cfg.strategy)
         self.cfg = cfg
+        self.candidates.clear()
         self.memory.members = cfg.members
         self.order = {m: i for i, m in enumerate(cfg.members)}
         for w in self.waiting.values():  # a new queue priority re-ranks who waits

@@ -13,11 +13,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a tuple, not a dataclass: a decision may build a thousand of them
     agent: str
     penalty: int
     order: int  # position in the queue's member list
