@@ -229,3 +229,13 @@ def why_not(
     if not any(acd.queues[n].waiting for n in names if n in acd.queues):
         return "available, nobody is waiting"
     return "available"
+
+
+def agents_by_status(acd: AcdEngine) -> dict[tuple[str, str], int]:
+    """(queue, status) -> number of agents logged in to that queue in that status (metrics)."""
+    out: dict[tuple[str, str], int] = {}
+    for agent in acd.agents.values():
+        status, _ = _status(agent)
+        for name in agent.queues:
+            out[name, status] = out.get((name, status), 0) + 1
+    return out

@@ -19,6 +19,7 @@ from pbx.acd import (
     SetWrapup,
     agent_snapshot,
     agent_snapshots,
+    agents_by_status,
     queue_stats,
     waiting,
     why_not,
@@ -108,3 +109,16 @@ def test_why_not_says_why_in_words() -> None:
     assert why("201", "R") == "not a member of queue R"
     acd.do(Login("202", "Q"))
     assert why("202", "R") == "not logged in to queue R"
+
+
+def test_agents_by_status_per_queue_for_metrics() -> None:
+    acd = Acd(config([queue("Q", "300"), queue("R", "301", members=("201",))]))
+    acd.ready("201", "202")
+    acd.do(Login("203"))
+    acd.do(SetStatus("202", Chosen.PAUSED))
+    assert agents_by_status(acd.engine) == {
+        ("Q", "available"): 1,
+        ("R", "available"): 1,
+        ("Q", "paused"): 1,
+        ("Q", "unreachable"): 1,
+    }
