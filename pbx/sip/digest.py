@@ -45,6 +45,7 @@ _HASHES: dict[str, Callable[[bytes], str]] = {
 _NONCE_LEN = 30  # 8 time + 4 counter + 18 MAC: a multiple of 3, so no base64 padding
 _MAC_LEN = 18
 _NC_CAP = 100_000  # nonces tracked for nonce-count replay
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 class AuthResult(enum.Enum):
@@ -213,7 +214,7 @@ class DigestAuth:
         if scheme != "digest":
             return AuthResult.UNSUPPORTED, None
         username = p.get("username")
-        if username is None or any(k not in p for k in ("realm", "nonce", "uri", "response")):
+        if username is None or "realm" not in p or "nonce" not in p or "uri" not in p or "response" not in p:
             return AuthResult.MALFORMED, username
         algo = p.get("algorithm", "MD5").upper()
         if algo not in _HASHES or (algo == "SHA-256" and not self.sha256) or p.get("userhash") == "true":
@@ -224,7 +225,7 @@ class DigestAuth:
             if qop.lower() != "auth" or not self.qop:
                 return AuthResult.UNSUPPORTED, username
             ncs, cnonce = p.get("nc", ""), p.get("cnonce", "")
-            if len(ncs) != 8 or not cnonce or not all(c in "0123456789abcdefABCDEF" for c in ncs):
+            if len(ncs) != 8 or not cnonce or not _HEX.issuperset(ncs):
                 return AuthResult.MALFORMED, username
             nc = int(ncs, 16)
         if p["realm"] != self.realm:

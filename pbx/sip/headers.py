@@ -7,7 +7,7 @@ messages only need the Via, Call-ID and CSeq of a transaction. Each type renders
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pbx.sip.errors import SipParseError
 from pbx.sip.uri import Uri, parse_uri
@@ -135,10 +135,13 @@ class Via:
     host: str  # IPv6 with brackets
     port: int | None
     params: Params
+    # Derived once: transaction matching reads them several times per message.
+    branch: str | None = field(init=False, compare=False, repr=False)
+    sent_by: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def branch(self) -> str | None:
-        return param_value(self.params, "branch")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "branch", param_value(self.params, "branch"))
+        object.__setattr__(self, "sent_by", f"{self.host.lower()}:{self.port or 5060}")
 
     @property
     def received(self) -> str | None:
@@ -147,10 +150,6 @@ class Via:
     @property
     def rport(self) -> str | None:
         return param_value(self.params, "rport")
-
-    @property
-    def sent_by(self) -> str:
-        return f"{self.host.lower()}:{self.port or 5060}"
 
     def with_params(self, params: Params) -> Via:
         return replace(self, params=params)

@@ -195,7 +195,7 @@ def _request(start: str, headers: Headers) -> Request:
     if len(parts) != 3 or not parts[1]:
         raise SipParseError("bad request line")  # RFC 4475 lwsruri, lwsstart
     method, uri, version = parts
-    if not all(c in TOKEN_CHARS for c in method) or not method:
+    if not method or not TOKEN_CHARS.issuperset(method):
         raise SipParseError("bad method")
     if version.upper() != "SIP/2.0":
         if version.upper().startswith("SIP/"):

@@ -415,3 +415,14 @@ def test_non_register_is_a_programming_error() -> None:
     data = register_bytes().replace(b"REGISTER sip", b"OPTIONS sip").replace(b"1 REGISTER", b"1 OPTIONS")
     with pytest.raises(ValueError):
         reg.handle(req(data), SRC, 0, WALL0)
+
+
+def test_outcome_counts_new_contacts_not_refreshes() -> None:
+    # The core logs a new contact at info and a refresh at debug, from this count.
+    reg = make_registrar()
+    assert register(reg, now=0).added == 1
+    assert register(reg, now=10, cseq=3).added == 0  # the same contact again: a refresh
+    assert register(reg, now=20, call_id="reboot").added == 0  # a new Call-ID, same contact
+    two = ("<sip:201@192.0.2.10:5062>", "<sip:201@192.0.2.11:5062>")
+    assert register(reg, now=30, contacts=two, call_id="reboot", cseq=5).added == 1
+    assert register(reg, now=40, expires=0, call_id="reboot", cseq=7).added == 0
