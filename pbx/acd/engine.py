@@ -103,6 +103,9 @@ class AcdEngine:
             self._drop_offer(agent, "agent_removed", now)
             for q in self.queues.values():
                 q.eligible.discard(ext)
+        for q in self.queues.values():
+            for w in q.waiting.values():  # a new max_wait re-arms; an unchanged one fires only once
+                self.timers.add(w.entered + q.cfg.max_wait, Kind.MAX_WAIT, w.call_id)
         for agent in self.agents.values():
             self._touch(agent)
             allowed = set(self.member_of.get(agent.ext, ()))

@@ -133,3 +133,18 @@ def test_records_are_json_plain() -> None:
     acd.do(Login("201"))
     for row in stored(acd):
         assert json.loads(json.dumps(row)) == row
+
+
+def test_reload_applies_new_priorities_and_max_wait_to_waiting_callers() -> None:
+    acd = Acd(config([queue("A", "300", max_wait=300), queue("B", "301")]))
+    acd.do(CallerJoined("b1", "B"))
+    acd.advance(5)
+    acd.do(CallerJoined("a1", "A"))
+    acd.advance(5)
+    newer = config([queue("A", "300", max_wait=20, priority=3), queue("B", "301")])
+    acd.engine.apply_config(newer, acd.t, acd.t + WALL)
+    assert of(Overflow, acd.advance(14)) == []
+    assert of(Overflow, acd.advance(1)) == [Overflow("a1", "A", None, "max_wait")]  # entered + 20
+    acd.do(CallerJoined("a2", "A"))
+    acd.do(AgentReachability("201", True))
+    assert offers(acd.do(Login("201"))) == [("a2", "201")]  # priority 3 beats b1's longer wait

@@ -134,12 +134,12 @@ def check(acd: Acd, out: list[Effect], ledger: Ledger, picked: bool, before: dic
         q = eng.queues[e.queue]
         if agent.offer != e.call_id:
             continue  # rung and stopped within the step
+        if before.get(e.agent) == e.call_id:
+            continue  # an urgent decline rung again (maybe a cherry-pick): not a new routing decision
         assert agent.chosen is Chosen.AVAILABLE and e.queue in agent.queues
         assert agent.reachable and not agent.in_wrapup(now)
         if agent.calls:
             assert q.cfg.urgent and not any(c.urgent for c in agent.calls.values())
-        if before.get(e.agent) == e.call_id:
-            continue  # an urgent decline rung again, not a new routing decision
         w = eng.calls[e.call_id]
         for other in eng.calls.values():
             if other.rank < w.rank and not other.offers and other.rest_until is None:
