@@ -52,8 +52,9 @@ ACTIVITY_ALLOWED: dict[Activity, frozenset[Activity]] = {
     # An offer ends answered (ON_CALL), unanswered (IDLE), with the phone gone (UNREACHABLE), or
     # cancelled by a manual wrap-up the agent switched on while it rang.
     _A.OFFERED: frozenset({_A.IDLE, _A.ON_CALL, _A.WRAPUP, _A.UNREACHABLE}),
-    # The phone may unregister during a call; the call is what counts until it ends.
-    _A.ON_CALL: frozenset({_A.IDLE, _A.WRAPUP, _A.UNREACHABLE}),
+    # The phone may unregister during a call; the call is what counts until it ends. An urgent
+    # call may ring an agent on a call (OP 5.2): when that call ends first, the offer remains.
+    _A.ON_CALL: frozenset({_A.IDLE, _A.OFFERED, _A.WRAPUP, _A.UNREACHABLE}),
     # Wrap-up blocks routed queue calls only: a direct or outbound call may start during it, and
     # the agent may cherry-pick a waiting caller (their own choice, OP 2.1.2).
     _A.WRAPUP: frozenset({_A.IDLE, _A.OFFERED, _A.ON_CALL, _A.UNREACHABLE}),

@@ -149,7 +149,7 @@ def check(acd: Acd, out: list[Effect], ledger: Ledger, picked: bool, before: dic
                 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     strategies=st.tuples(*(st.sampled_from(STRATEGIES),) * 3),
     penalties=st.dictionaries(st.sampled_from(("201", "202", "203")), st.integers(0, 2), max_size=3),

@@ -409,3 +409,14 @@ def test_taking_another_call_while_ringing_cancels_the_offer() -> None:
     acd.do(CallerJoined("c1", "Q"))
     out = acd.do(AgentCallStarted("201", "o1", "outbound", "0612"))
     assert CancelOffer("c1", "201", "agent_busy") in out and offers(out) == [("c1", "202")]
+
+
+def test_urgent_offer_keeps_ringing_when_the_agents_call_ends() -> None:
+    acd = Acd(config([queue("Q", "300", wrapup=30), queue("U", "301", urgent=True)]))
+    acd.ready("201")
+    acd.do(CallerJoined("c1", "Q"))
+    acd.do(OfferAnswered("c1", "201"))
+    acd.do(CallerJoined("u1", "U"))
+    acd.do(CallEnded("c1", "201"))
+    assert acd.agent("201").offer == "u1" and acd.agent("201").wrapup_until == acd.t + 30
+    assert of(CallerAnswered, acd.do(OfferAnswered("u1", "201")))
