@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,18 @@ import uvicorn
 
 from pbx import log
 from pbx.api.app import BadParameter, NoDialplan, create_app
-from pbx.api.schemas import Ban, CallLeg, HistoryEntry, HistoryPage, LiveCall, Registration, UserPresence
+from pbx.api.schemas import (
+    Ban,
+    CallLeg,
+    HistoryEntry,
+    HistoryPage,
+    HotdeskLockout,
+    HotdeskSession,
+    HotdeskState,
+    LiveCall,
+    Registration,
+    UserPresence,
+)
 from pbx.calls.manager import CallInfo
 from pbx.clock import SystemClock
 from pbx.config import Config, ConfigError, load_config
@@ -27,6 +38,7 @@ from pbx.core import PbxCore
 from pbx.dialplan import Dialplan, default_dialplan_dir, load_dialplans, load_optional_dialplans
 from pbx.dialplan.explain import explain, parse_at, render_json
 from pbx.history import ConfigDirectory, HistoryRecorder, decode_cursor, encode_cursor
+from pbx.hotdesk.records import RECORD_KIND as HOTDESK_KIND
 from pbx.media.detect import make_detector
 from pbx.media.effects import MediaClose, MediaEvent, MediaOpen, MediaPlay, MediaStopPlay, MediaUpdate
 from pbx.media.source import load_source
@@ -72,6 +84,9 @@ class Daemon:
         records = self.store.load("binding")
         self.driver.execute(self.core.restore_bindings(records, self.clock.now(), self.clock.wall()))
         logger.info("bindings_restored", stored=len(records), live=len(self.core.registrar.bindings))
+        sessions = self.store.load(HOTDESK_KIND)
+        self.driver.execute(self.core.restore_hotdesk(sessions, self.clock.now(), self.clock.wall()))
+        logger.info("hotdesk_restored", stored=len(sessions), live=len(self.core.hotdesk.sessions()))
         self.transports: list[UdpTransport | TcpTransport] = []
         self.collector = PbxCollector(self.core.stats, self._gauges, self._counters, self.call_stats)
         self.registry = make_registry(self.collector)
@@ -181,6 +196,34 @@ class Daemon:
                 result.append((res, 0, ""))
             else:
                 result.append((None, res.status, res.reason or REASONS.get(res.status, "")))
+            return effects
+
+        self.driver.command(step)
+        return result[0]
+
+    def hotdesk(self) -> HotdeskState:
+        now = self.clock.now()
+        snap = self.core.hotdesk.snapshot(now)
+        return HotdeskState(
+            sessions=[HotdeskSession(user=x.user, device=x.device, since=x.since) for x in snap.sessions],
+            lockouts=[
+                HotdeskLockout(kind=lk.kind.value, key=lk.key, expires_in=max(0, int(lk.until - now)))
+                for lk in snap.lockouts
+            ],
+        )
+
+    def hotdesk_login(self, user: str, device: str) -> str:
+        return self._hotdesk_step(lambda now, wall: self.core.hotdesk_login(user, device, now, wall))
+
+    def hotdesk_logout(self, user: str) -> str:
+        return self._hotdesk_step(lambda now, wall: self.core.hotdesk_logout(user, now, wall))
+
+    def _hotdesk_step(self, fn: Callable[[float, float], tuple[str, list[Any]]]) -> str:
+        result: list[str] = []
+
+        def step(now: float, wall: float) -> list[Any]:
+            outcome, effects = fn(now, wall)
+            result.append(outcome)
             return effects
 
         self.driver.command(step)

@@ -19,10 +19,18 @@ from pbx.calls.manager import CallInfo, CallManager, Reject
 from pbx.config import Config
 from pbx.config.models import User
 from pbx.dialplan import Dialplan
+from pbx.hotdesk.core import HotdeskCore
+from pbx.hotdesk.records import from_record as hd_from_record
 from pbx.media.effects import MediaEvent
 from pbx.registrar.bindings import Binding
 from pbx.registrar.records import from_record
-from pbx.registrar.registrar import QualifyContact, Registrar, RegistrarSettings
+from pbx.registrar.registrar import (
+    DeleteBinding,
+    PersistBinding,
+    QualifyContact,
+    Registrar,
+    RegistrarSettings,
+)
 from pbx.security.guard import Guard
 from pbx.sip.addr import Addr, response_destination
 from pbx.sip.digest import AuthResult, Credential, DigestAuth
@@ -122,6 +130,9 @@ class PbxCore:
                 config, self.tx, self.registrar.bindings.lookup, lambda: self.local, self.timers,
                 server=self.server_name, dialplan=dialplan,
             )  # fmt: skip
+            self.hotdesk = HotdeskCore(config)
+            self.b2bua.hotdesk = self.hotdesk
+            self._registered: set[str] = set()  # devices with a live binding (hotdesk needs changes)
         else:
             # Bindings, bans and live transactions survive a reload; settings change in place.
             self.tx.timers = self.timers
@@ -139,7 +150,7 @@ class PbxCore:
             self.b2bua.dialplan = dialplan
             self.trunk_regs.server = self.server_name
         self.trunk_regs.configure(config.trunks, now)
-        return []
+        return [] if initial else list(self.hotdesk.apply_config(config, now, wall))
 
     def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
         """The addresses we listen on (after binding port 0); used for our own Via/Contact."""
@@ -153,7 +164,28 @@ class PbxCore:
                 bindings.append(from_record(r))
             except (KeyError, TypeError, ValueError):
                 logger.warning("binding_record_unreadable", record=str(r)[:200])
-        return list(self.registrar.load(bindings, now, wall))
+        out = list(self.registrar.load(bindings, now, wall))
+        self._registered = {b.aor for b in self.registrar.bindings.all(now)}
+        return out
+
+    def restore_hotdesk(self, records: list[dict[str, Any]], now: float, wall: float) -> list[Effect]:
+        """Hotdesk sessions from the store after a restart (after the bindings)."""
+        good = []
+        for r in records:
+            try:
+                hd_from_record(r)
+                good.append(r)
+            except (KeyError, TypeError, ValueError):
+                logger.warning("hotdesk_record_unreadable", record=str(r)[:200])
+        return list(self.hotdesk.restore(good, now, wall, registered=set(self._registered)))
+
+    def hotdesk_login(self, user: str, device: str, now: float, wall: float) -> tuple[str, list[Effect]]:
+        outcome, effects = self.hotdesk.login(user, device, now, wall)
+        return outcome.value, list(effects)
+
+    def hotdesk_logout(self, user: str, now: float, wall: float) -> tuple[str, list[Effect]]:
+        outcome, effects = self.hotdesk.force_logout(user, now, wall)
+        return outcome.value, list(effects)
 
     # --- input -----------------------------------------------------------------------------
     def receive(self, data: bytes, source: Addr, now: float, wall: float) -> list[Effect]:
@@ -286,6 +318,8 @@ class PbxCore:
                 logger.warning("source_banned", source=source.host, account=outcome.username,
                                call_id=req.call_id)  # fmt: skip
         effects.extend(outcome.effects)
+        if outcome.effects:
+            effects.extend(self._registrations_changed(list(outcome.effects), now, wall))
         resp = outcome.response
         for k, v in self._server_header():
             resp.headers.add(k, v)
@@ -358,7 +392,7 @@ class PbxCore:
 
     # --- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs)
+        parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs, self.hotdesk)
         ds = [d for d in (p.next_deadline() for p in parts) if d is not None]
         return min(ds) if ds else None
 
@@ -369,12 +403,30 @@ class PbxCore:
         out.extend(self.b2bua.on_timer(now, wall))
         if self.local:
             out.extend(self.trunk_regs.on_timer(now))
+        expired: list[Effect] = []
         for e in self.registrar.on_timer(now):
             if isinstance(e, QualifyContact):
                 out.extend(self._qualify_send(e.binding, now))
             else:
-                out.append(e)
+                expired.append(e)
+        out += expired
+        out += self._registrations_changed(expired, now, wall)
+        out += self.hotdesk.on_timer(now, wall)
         self.guard.on_timer(now)
+        return out
+
+    def _registrations_changed(self, effects: list[Effect], now: float, wall: float) -> list[Effect]:
+        """Tell hotdesk about devices that got their first binding or lost their last one."""
+        out: list[Effect] = []
+        for aor in {e.binding.aor if isinstance(e, PersistBinding) else e.aor
+                    for e in effects if isinstance(e, PersistBinding | DeleteBinding)}:  # fmt: skip
+            live = bool(self.registrar.bindings.lookup(aor, now))
+            if live != (aor in self._registered):
+                if live:
+                    self._registered.add(aor)
+                else:
+                    self._registered.discard(aor)
+                out += self.hotdesk.registration_changed(aor, live, now, wall)
         return out
 
     def _on_tx_event(self, ev: Effect, now: float, wall: float) -> list[Effect]:
@@ -426,9 +478,7 @@ class PbxCore:
         """Each user with the devices they are on and how many live contacts those have."""
         out = []
         for u in self.config.users:
-            devices = [
-                d.username for d in self.config.devices if d.user == u.extension or d.username == u.extension
-            ]
+            devices = list(self.hotdesk.devices_of(u.extension))
             contacts = sum(len(self.registrar.bindings.lookup(d, now)) for d in devices)
             out.append((u, devices, contacts))
         return out
@@ -464,6 +514,9 @@ class PbxCore:
             "bans_active": float(len(self.guard.bans(now))),
             "sip_transactions": float(self.tx.count()),
             "calls_active": float(len(self.b2bua.snapshot(now))),
+            "hotdesk_sessions": float(len(self.hotdesk.sessions())),
+            "hotdesk_lockouts_active": float(len(self.hotdesk.lockouts(now))),
+            "rtp_ports_in_use": float(self.b2bua.ports.in_use()),
         }
 
     def counters(self) -> dict[str, float]:
@@ -473,6 +526,10 @@ class PbxCore:
             "sip_retransmissions_absorbed": float(st.retransmissions_absorbed),
             "sip_transaction_timeouts": float(sum(st.timeouts.values())),
             "bans": float(self.guard.bans_total),
+            "hotdesk_logins": float(self.hotdesk.stats.logins),
+            "hotdesk_logouts": float(sum(self.hotdesk.stats.logouts.values())),
+            "hotdesk_pin_failures": float(self.hotdesk.limiter.failures_total),
+            "hotdesk_lockouts": float(self.hotdesk.limiter.lockouts_total),
         }
 
 

@@ -27,6 +27,17 @@ from pbx import log
 from pbx.clock import Clock
 from pbx.core import Effect, PbxCore
 from pbx.history import HistoryRecorder, PersistHistory
+from pbx.hotdesk.model import (
+    DeleteSession,
+    LockedOut,
+    NotifyDevice,
+    PersistSession,
+    SessionEnded,
+    SessionStarted,
+)
+from pbx.hotdesk.records import RECORD_KIND as HOTDESK_KIND
+from pbx.hotdesk.records import record_key as hd_key
+from pbx.hotdesk.records import to_record as hd_record
 from pbx.registrar.records import record_key, to_record
 from pbx.registrar.registrar import DeleteBinding, PersistBinding
 from pbx.sip.addr import Addr
@@ -76,6 +87,20 @@ class AllowList:
                 self._cache.clear()
             self._cache[host] = ok
         return ok
+
+
+HOTDESK_EVENTS = (SessionStarted, SessionEnded, LockedOut, NotifyDevice)
+
+
+def _log_hotdesk(e: object) -> None:
+    if isinstance(e, SessionStarted):
+        logger.info("hotdesk_login", user=e.user, device=e.device)
+    elif isinstance(e, SessionEnded):
+        logger.info("hotdesk_logout", user=e.user, device=e.device, reason=e.reason.value)
+    elif isinstance(e, LockedOut):
+        logger.warning("hotdesk_locked_out", kind=e.kind.value, key=e.key)
+    elif isinstance(e, NotifyDevice):
+        logger.debug("hotdesk_device_user", device=e.device, user=e.user)
 
 
 def _never(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -173,6 +198,19 @@ class Driver:
                             store.put("binding", record_key(b.aor, b.key), to_record(b), self.clock.wall())
                         else:
                             store.delete("binding", record_key(e.aor, e.contact_key))
+                elif isinstance(e, PersistSession | DeleteSession):
+                    if store is not None:
+                        if not wrote:
+                            wrote = True
+                            if not store.in_transaction:
+                                store.begin()
+                        if isinstance(e, PersistSession):
+                            sess = e.session
+                            store.put(HOTDESK_KIND, hd_key(sess.user), hd_record(sess), self.clock.wall())
+                        else:
+                            store.delete(HOTDESK_KIND, hd_key(e.user))
+                elif isinstance(e, HOTDESK_EVENTS):
+                    _log_hotdesk(e)
                 elif isinstance(e, PersistHistory):
                     if store is not None:
                         if not wrote:

@@ -12,6 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pbx.api.schemas import (
     Ban,
     HistoryPage,
+    HotdeskLogin,
+    HotdeskState,
     LiveCall,
     Originated,
     OriginateRequest,
@@ -58,6 +60,12 @@ class Backend(Protocol):
     def hangup(self, call_id: str) -> bool: ...
 
     def originate(self, user: str, number: str) -> tuple[str | None, int, str]: ...
+
+    def hotdesk(self) -> HotdeskState: ...
+
+    def hotdesk_login(self, user: str, device: str) -> str: ...
+
+    def hotdesk_logout(self, user: str) -> str: ...
 
     def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
         """render_json of the dialplan decision; BadParameter for a bad `at` or unknown `from`,
@@ -151,6 +159,31 @@ def create_app(backend: Backend) -> FastAPI:
         if found is None:
             raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
         return found
+
+    @app.get("/api/hotdesk", dependencies=[Authed], tags=["hotdesk"])
+    async def hotdesk() -> HotdeskState:
+        """Who is hotdesk-logged-in where (user, device, since), and current PIN lockouts."""
+        return backend.hotdesk()
+
+    @app.post("/api/hotdesk/login", dependencies=[Authed], tags=["hotdesk"], status_code=201)
+    async def hotdesk_login(body: HotdeskLogin) -> HotdeskState:
+        """Log a user in on a device (no PIN; both must allow hotdesking). A session the user has
+        elsewhere ends, as with *35."""
+        outcome = backend.hotdesk_login(body.user, body.device)
+        if outcome != "logged_in":
+            code = 404 if outcome == "unknown_user" else 403
+            raise HTTPException(
+                status_code=code, detail=f"cannot log {body.user} in on {body.device}: {outcome}"
+            )
+        return backend.hotdesk()
+
+    @app.delete("/api/hotdesk/{user}", dependencies=[Authed], tags=["hotdesk"], status_code=204)
+    async def hotdesk_logout(user: str) -> Response:
+        """Force a user's hotdesk logout (the 3CX administrator's button)."""
+        outcome = backend.hotdesk_logout(user)
+        if outcome != "logged_out":
+            raise HTTPException(status_code=404, detail=f"{user} is not hotdesk-logged-in ({outcome})")
+        return Response(status_code=204)
 
     @app.post("/api/calls", dependencies=[Authed], tags=["calls"], status_code=201)
     async def originate(body: OriginateRequest) -> Originated:

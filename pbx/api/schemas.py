@@ -97,3 +97,29 @@ class OriginateRequest(BaseModel):
 
 class Originated(BaseModel):
     id: str
+
+
+class HotdeskSession(BaseModel):
+    user: str
+    device: str
+    since: float = Field(description="wall clock, epoch seconds")
+
+
+class HotdeskLockout(BaseModel):
+    kind: str = Field(description="user or source")
+    key: str = Field(description="the extension or the source address")
+    expires_in: int = Field(description="seconds until PINs may be tried again")
+
+
+class HotdeskState(BaseModel):
+    sessions: list[HotdeskSession]
+    lockouts: list[HotdeskLockout]
+
+
+class HotdeskLogin(BaseModel):
+    """Log a user in on a device without a PIN (an administrator's action, as in 3CX)."""
+
+    model_config = {"extra": "forbid"}
+
+    user: str = Field(min_length=1)
+    device: str = Field(min_length=1)

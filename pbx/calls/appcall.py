@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from pbx import log
 from pbx.calls.call import ALLOW, CallEnded
 from pbx.calls.leg import Leg, LegState
-from pbx.ivr.program import Attach, Command, Goto, Hangup, Play, Program, StopPlay
+from pbx.ivr.program import Attach, Command, Emit, Goto, Hangup, Play, Program, StopPlay
 from pbx.media import sdp
 from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, MediaStopPlay, MediaUpdate
 from pbx.sip.message import Request, make_response
@@ -85,6 +85,7 @@ class AppFlow:
         self.app = app
         self.caller: Caller  # set by the manager: whose call it is (routing of a Goto)
         self.bridge: OriginateFlow | None = None
+        app.program.wall_offset = app.started_wall - app.started
 
     def bridging(self) -> None:
         """A Goto reached a person: the caller hears music until the target answers."""
@@ -182,6 +183,9 @@ class AppFlow:
             elif isinstance(cmd, StopPlay):
                 app.plays.clear()
                 self.mgr.emit(MediaStopPlay(app.session))
+            elif isinstance(cmd, Emit):
+                for effect in cmd.effects:
+                    self.mgr.emit(effect)
             elif isinstance(cmd, Attach):
                 app.data[cmd.key] = cmd.value
                 logger.info("app_call_data", call_id=app.id, key=cmd.key, value=cmd.value)

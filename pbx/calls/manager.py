@@ -38,6 +38,8 @@ from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_i
 from pbx.config import Config
 from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
+from pbx.hotdesk.core import HotdeskCore
+from pbx.ivr.hotdesk import HotdeskProgram
 from pbx.ivr.program import Announcement, Hangup, Menu, Play, Program
 from pbx.media.effects import DigitReceived, MediaEvent, PlayDone
 from pbx.media.ports import PortPool, PortsExhausted
@@ -190,6 +192,7 @@ class CallManager:
         self._app_dialogs: dict[tuple[str, str], AppFlow] = {}
         self._app_client: dict[str, AppFlow] = {}
         self.ports = PortPool(config.media.rtp_port_min, config.media.rtp_port_max)
+        self.hotdesk: HotdeskCore | None = None  # who is on which device (set by PbxCore)
         self.moh_on_hold = config.media.moh_on_hold
         self.moh_language: str = config.media.language
         self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
@@ -199,9 +202,8 @@ class CallManager:
         """Whom to ring for `dialled`: the dialplan decides; without one, the built-in routing."""
         cfg = self.config
         presented: str | None = None
+        nobody = caller.trunk is None and caller.extension is None and dialled not in cfg.emergency_numbers
         if caller.trunk is None:
-            if caller.extension is None and dialled not in cfg.emergency_numbers:
-                return Reject(403, "Not Logged In")
             m = CHOOSE_NUMBER.fullmatch(dialled)
             user = cfg.user(caller.extension) if caller.extension is not None else None
             if m is not None:
@@ -212,14 +214,17 @@ class CallManager:
             elif user is not None:
                 presented = user.default_number or (user.numbers[0] if user.numbers else None)
         if self.dialplan is None:
-            return self._builtin_route(dialled, caller, presented)
+            return Reject(403, "Not Logged In") if nobody else self._builtin_route(dialled, caller, presented)
         plan = self.dialplan
         if caller.trunk is not None:
             contexts = plan.contexts_for_trunk(caller.trunk)
         else:
             contexts = plan.contexts_for(user=caller.extension, device=caller.device)
         decision = plan.route(dialled, contexts, datetime.fromtimestamp(wall, UTC), caller.extension)
-        return self._from_action(decision.action, caller, presented)
+        action = decision.action
+        if nobody and not (isinstance(action, dp.Feature) and action.name == "hotdesk"):
+            return Reject(403, "Not Logged In")  # a phone nobody is logged in to: 112 and *35 only
+        return self._from_action(action, caller, presented)
 
     def _from_action(self, action: dp.Action, caller: Caller, presented: str | None) -> Resolution:
         if isinstance(action, dp.RingUser):
@@ -240,7 +245,10 @@ class CallManager:
         if isinstance(action, dp.Ivr):
             prompt, options = action.prompt, dict(action.options)
             return Answer(lambda: Menu(prompt, options), f"ivr {prompt}")
-        return Reject(480, "Service Not Available")  # feature codes: the hotdesk and ACD issues
+        if isinstance(action, dp.Feature) and action.name == "hotdesk" and self.hotdesk is not None:
+            hd, device, source, args = self.hotdesk, caller.device, caller.source.host, action.args
+            return Answer(lambda: HotdeskProgram(hd, device, source, args), f"hotdesk {len(args)} args")
+        return Reject(480, "Service Not Available")  # queue feature codes: the ACD issue
 
     def _builtin_route(self, dialled: str, caller: Caller, presented: str | None) -> Resolution:
         """No dialplans: a user's extension rings that user; a number that starts with one of a
@@ -258,21 +266,27 @@ class CallManager:
         return Reject(404)
 
     def caller_for(self, device: str, source: Addr) -> Caller:
-        d = self.config.device(device)
-        ext = d.user if d is not None and d.user is not None else device
-        user = self.config.user(ext)
+        if self.hotdesk is not None:
+            ext: str | None = self.hotdesk.user_on(device)
+        else:
+            d = self.config.device(device)
+            ext = d.user if d is not None and d.user is not None else device
+        user = self.config.user(ext) if ext is not None else None
         if user is None:
             return Caller(device, None, "", source)
         return Caller(device, ext, user.name, source)
 
     def contacts(self, ring: Ring, caller: Caller, now: float) -> list[tuple[str, Binding]]:
         """(device, binding) for every live contact to ring, the caller's own device left out."""
-        devices = [
-            d.username
-            for u in ring.users
-            for d in self.config.devices
-            if d.user == u or (d.user is None and d.username == u)
-        ]
+        if self.hotdesk is not None:
+            devices = [d for u in ring.users for d in self.hotdesk.devices_of(u)]
+        else:
+            devices = [
+                d.username
+                for u in ring.users
+                for d in self.config.devices
+                if d.user == u or (d.user is None and d.username == u)
+            ]
         devices += [d for d in ring.devices if d not in devices]
         out: list[tuple[str, Binding]] = []
         for dev in dict.fromkeys(devices):
@@ -841,6 +855,7 @@ class CallManager:
         logger.info("app_call_goto", call_id=app.id, context=context, action=type(decision.action).__name__)
         if isinstance(res, Answer):
             app.program = res.program()
+            app.program.wall_offset = app.started_wall - app.started
             flow.run(app.program.start(now), now, wall)
         elif isinstance(res, Ring | Outbound):
             self._bridge(flow, res, now, wall)

@@ -52,7 +52,14 @@ class Attach:
     value: dict[str, object]
 
 
-Command = Play | StopPlay | Goto | Hangup | Attach
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Effects for the shell (a hotdesk login to store, ...), passed on as they are."""
+
+    effects: tuple[object, ...]
+
+
+Command = Play | StopPlay | Goto | Hangup | Attach | Emit
 
 
 def luhn_ok(digits: str) -> bool:
@@ -83,9 +90,11 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_ok, "elfproef": elf
 
 
 class Program:
-    """Base: the deadline and the commands plumbing."""
+    """Base: the deadline and the commands plumbing. `wall_offset` (wall - monotonic, set by the
+    call that runs the program) is for programs whose decisions need the wall clock."""
 
     deadline: float | None = None
+    wall_offset: float = 0.0
 
     def start(self, now: float) -> list[Command]:
         raise NotImplementedError
