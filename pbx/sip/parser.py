@@ -150,7 +150,10 @@ def parse(
     headers = Headers()
     if len(lines) - 1 > max_headers:
         raise SipParseError("too many headers")
-    items = headers._items  # filled directly: the index is built on the first lookup
+    # Filled directly, index included: every message is looked up by name right away.
+    items = headers._items
+    first: dict[str, str] = {}
+    dup = False
     names = _NAMES
     for line in lines[1:]:
         colon = line.find(":")
@@ -165,10 +168,19 @@ def parse(
             if "," in value:
                 for v in split_list(value):
                     items.append((name, v))
-            else:
-                items.append((name, value.strip()))
+                    if name in first:
+                        dup = True
+                    else:
+                        first[name] = v
+                continue
+            value = value.strip()
+        items.append((name, value))
+        if name in first:
+            dup = True
         else:
-            items.append((name, value))
+            first[name] = value
+    headers._first = first
+    headers._dup = dup
 
     msg: Message
     if start.startswith("SIP/"):

@@ -15,9 +15,11 @@ from pbx.sip.errors import SipParseError
 from pbx.sip.headers import (
     _parse_auth_params_slow,
     _parse_params_slow,
+    _parse_via_slow,
     parse_auth_params,
     parse_name_addr,
     parse_params,
+    parse_via,
 )
 from pbx.sip.message import Headers
 from pbx.sip.parser import _lines, _unfold
@@ -44,18 +46,43 @@ def test_params_fast_path_equals_slow(s: str) -> None:
     "s",
     [
         ";branch=z9hG4bK-1;rport",
-        " ; lr ; maddr = [::1] ;x=\"a;b\\\"c\"",
-        ";transport=UDP;expires=3600;+sip.instance=\"<urn:uuid:1>\"",
+        ' ; lr ; maddr = [::1] ;x="a;b\\"c"',
+        ';transport=UDP;expires=3600;+sip.instance="<urn:uuid:1>"',
         ";a=",
         ";a b",
         ";=x",
-        ";a=\"unterminated",
+        ';a="unterminated',
         "",
         "  ",
     ],
 )
 def test_params_examples(s: str) -> None:
     assert _outcome(parse_params, s, "x") == _outcome(_parse_params_slow, s, "x")
+
+
+VIA_TEXT = st.builds(
+    lambda a, b, c: a + b + c,
+    st.sampled_from(["SIP/2.0/UDP ", "SIP/2.0/tcp ", "SIP / 2.0 / UDP ", "SIP/2.0/UDP  ", "SIP/3.0/UDP "]),
+    st.text(alphabet="ab1.-[]:", max_size=12),
+    st.text(alphabet=";=:0123456789 abz", max_size=20),
+)
+
+
+@settings(max_examples=2000)
+@given(VIA_TEXT)
+def test_via_fast_path_equals_slow(value: str) -> None:
+    fast, slow = _outcome(parse_via, value), _outcome(_parse_via_slow, value)
+    assert fast == slow
+    if fast is not SipParseError:
+        assert (fast.branch, fast.sent_by, str(fast)) == (slow.branch, slow.sent_by, str(slow))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport", "SIP/2.0/UDP host:99999", "SIP/2.0/UDP h:05060;lr"],
+)
+def test_via_examples(value: str) -> None:
+    assert _outcome(parse_via, value) == _outcome(_parse_via_slow, value)
 
 
 AUTH_TEXT = st.text(alphabet='Digest =,"\\ \tabcnr0-:/.', max_size=50)
