@@ -10,6 +10,8 @@
 # Eligibility for a queue's calls (`_eligible`) is kept as a set per queue, refreshed whenever an
 # agent is touched, so a routing decision looks only at the queues' heads and at agents who can
 # take the call: O(queues + candidates), whatever the number of waiting callers.
+# commands.py (agent commands) and reconcile.py are part of the engine: they run inside a step
+# and use its underscore primitives (_touch, _logout, _drop_offer, _refuse, ...).
 """The ACD engine: queues, agents, offers, wrap-up and overflow, driven by events and deadlines."""
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+from pbx.acd import commands
 from pbx.acd import effects as fx
 from pbx.acd import events as ev
 from pbx.acd.model import Agent, AgentCall, Chosen, Offering, Waiting
@@ -29,7 +32,6 @@ from pbx.acd.timers import Key, Kind, Timers
 from pbx.config.models import Config
 
 AGENT_ROLES = ("agent", "supervisor")
-_SUPERVISORS = ("supervisor", "admin")
 
 
 class AcdEngine:
@@ -137,15 +139,15 @@ class AcdEngine:
             case ev.AgentReachability(agent, reachable):
                 self._reachability(agent, reachable, now)
             case ev.Login() | ev.Logout() | ev.ToggleLogin():
-                self._login_command(event, now)
+                commands.login(self, event, now)
             case ev.ChooseGroup(agent, group):
-                self._choose_group(agent, group, now)
+                commands.choose_group(self, agent, group, now)
             case ev.SetStatus() | ev.TogglePause():
-                self._status_command(event, now)
+                commands.status(self, event, now)
             case ev.SetWrapup(agent, on):
-                self._manual_wrapup(agent, on, now)
+                commands.wrapup(self, agent, on, now)
             case ev.SetDisposition(agent, code, call_id):
-                self._disposition(agent, code, call_id)
+                commands.disposition(self, agent, code, call_id)
             case ev.CherryPick(agent, call_id):
                 self._cherry_pick(agent, call_id, now)
         return self._end(now)
@@ -612,49 +614,8 @@ class AcdEngine:
     def _refuse(self, ext: str, command: str, reason: str) -> None:
         self._out.append(fx.Refused(ext, command, reason))
 
-    def _allowed(self, ext: str, by: str | None, command: str) -> Agent | None:
-        agent = self.agents.get(ext)
-        if agent is None:
-            self._refuse(ext, command, "unknown_agent")
-            return None
-        if by is not None and by != ext:
-            boss = self.config.user(by)
-            if boss is None or boss.role not in _SUPERVISORS:
-                self._refuse(ext, command, "not_allowed")
-                return None
-        return agent
-
     def _visible(self, agent: Agent, q: QueueState) -> bool:
         return agent.group is None or not q.cfg.groups or agent.group in q.cfg.groups
-
-    def _login_command(self, e: ev.Login | ev.Logout | ev.ToggleLogin, now: float) -> None:
-        command = {ev.Login: "login", ev.Logout: "logout", ev.ToggleLogin: "toggle_login"}[type(e)]
-        agent = self._allowed(e.agent, e.by, command)
-        if agent is None:
-            return
-        mine = [n for n in self.member_of.get(agent.ext, ()) if self._visible(agent, self.queues[n])]
-        if e.queue is not None:
-            q = self._queue_by_ref(e.queue)
-            if q is None:
-                return self._refuse(agent.ext, command, "unknown_queue")
-            if q.cfg.name not in self.member_of.get(agent.ext, ()):
-                return self._refuse(agent.ext, command, "not_a_member")
-            if not self._visible(agent, q) and not isinstance(e, ev.Logout):
-                return self._refuse(agent.ext, command, "not_in_group")
-            targets = [q.cfg.name]
-        else:
-            targets = mine if not isinstance(e, ev.Logout) else sorted(agent.queues)
-        if not targets and not isinstance(e, ev.Logout):
-            return self._refuse(agent.ext, command, "no_queues")
-        logout = isinstance(e, ev.Logout) or (
-            isinstance(e, ev.ToggleLogin) and any(t in agent.queues for t in targets)
-        )
-        if logout:
-            self._logout(agent, [t for t in targets if t in agent.queues], now)
-            self._out.append(fx.Confirmed(agent.ext, "logout", ",".join(targets)))
-        else:
-            self._login(agent, targets, now)
-            self._out.append(fx.Confirmed(agent.ext, "login", ",".join(targets)))
 
     def _login(self, agent: Agent, names: list[str], now: float) -> None:
         self._touch(agent)
@@ -674,78 +635,6 @@ class AcdEngine:
             agent.choose(Chosen.LOGGED_OUT, now)
             self._drop_offer(agent, "agent_logged_out", now)
         self._leave_if_empty(names, now)
-
-    def _choose_group(self, ext: str, group: str | None, now: float) -> None:
-        agent = self._allowed(ext, None, "choose_group")
-        if agent is None:
-            return
-        if group is not None and group not in agent.groups:
-            return self._refuse(ext, "choose_group", "not_in_group")
-        self._touch(agent)
-        agent.group = group
-        self._logout(agent, [n for n in agent.queues if not self._visible(agent, self.queues[n])], now)
-        self._out.append(fx.Confirmed(ext, "choose_group", group or ""))
-
-    def _status_command(self, e: ev.SetStatus | ev.TogglePause, now: float) -> None:
-        by = e.by if isinstance(e, ev.SetStatus) else None
-        agent = self._allowed(e.agent, by, "status")
-        if agent is None:
-            return
-        if isinstance(e, ev.TogglePause):
-            status = Chosen.AVAILABLE if agent.chosen is Chosen.PAUSED else Chosen.PAUSED
-        else:
-            status = e.status
-        if status is Chosen.LOGGED_OUT:
-            self._logout(agent, sorted(agent.queues), now)
-            self._out.append(fx.Confirmed(agent.ext, "status", status.value))
-            return
-        if agent.chosen is Chosen.LOGGED_OUT:
-            return self._refuse(agent.ext, "status", "not_logged_in")
-        reason = e.reason if status is Chosen.PAUSED else None
-        if reason is not None and reason not in self.pause_names:
-            return self._refuse(agent.ext, "status", "unknown_reason")
-        if status is agent.chosen and reason == agent.reason and status is not Chosen.PAUSED:
-            self._out.append(fx.Confirmed(agent.ext, "status", status.value))
-            return
-        self._touch(agent)
-        agent.choose(status, now, reason)
-        if status is not Chosen.AVAILABLE:
-            self._drop_offer(agent, f"agent_{status.value}", now)
-        else:
-            agent.missed = 0
-        self._out.append(
-            fx.Confirmed(agent.ext, "status", status.value if reason is None else f"paused:{reason}")
-        )
-
-    def _manual_wrapup(self, ext: str, on: bool | None, now: float) -> None:
-        agent = self._allowed(ext, None, "wrapup")
-        if agent is None:
-            return
-        self._touch(agent)
-        on = (not agent.in_wrapup(now)) if on is None else on
-        if on:
-            agent.manual_wrapup = True
-            self._drop_offer(agent, "agent_wrapup", now)
-            self._out.append(fx.WrapupStarted(ext, None))
-        else:
-            was = agent.in_wrapup(now)
-            agent.manual_wrapup = False
-            agent.wrapup_until = None
-            if was:
-                self._out.append(fx.WrapupEnded(ext))
-        self._out.append(fx.Confirmed(ext, "wrapup", "on" if on else "off"))
-
-    def _disposition(self, ext: str, code: str, call_id: str | None) -> None:
-        agent = self._allowed(ext, None, "disposition")
-        if agent is None:
-            return
-        if code not in self.disposition_names:
-            return self._refuse(ext, "disposition", "unknown_disposition")
-        call = call_id or next(iter(agent.calls), None) or agent.last_call
-        if call is None:
-            return self._refuse(ext, "disposition", "no_call")
-        self._out.append(fx.Disposition(ext, call, code, self.disposition_names[code]))
-        self._out.append(fx.Confirmed(ext, "disposition", code))
 
     # --- deadlines -----------------------------------------------------------------------------
 
