@@ -9,7 +9,11 @@ from pbx.acd import (
     AgentCallStarted,
     CallEnded,
     CallerJoined,
+    Confirmed,
+    Disposition,
     OfferAnswered,
+    Refused,
+    SetDisposition,
     SetWrapup,
     WrapupEnded,
     WrapupStarted,
@@ -112,3 +116,19 @@ def test_wrapup_after_outbound_calls_only_when_configured_and_logged_in() -> Non
     plain.do(AgentCallStarted("201", "o3", "outbound", "0612345678"))
     plain.do(CallEnded("o3", "201"))
     assert plain.agent("201").wrapup_until is None
+
+
+def test_disposition_of_the_current_or_last_call() -> None:
+    acd = Acd(config([queue("Q", "300")], acd={"dispositions": [{"code": 1, "name": "resolved"}]}))
+    acd.ready("201")
+    assert acd.do(SetDisposition("201", "1")) == [Refused("201", "disposition", "no_call")]
+    assert acd.do(SetDisposition("201", "7")) == [Refused("201", "disposition", "unknown_disposition")]
+    answered(acd, "c1", "Q", "201")
+    assert acd.do(SetDisposition("201", "1")) == [
+        Disposition("201", "c1", "1", "resolved"),
+        Confirmed("201", "disposition", "1"),
+    ]
+    acd.do(CallEnded("c1", "201"))
+    assert of(Disposition, acd.do(SetDisposition("201", "1"))) == [Disposition("201", "c1", "1", "resolved")]
+    out = acd.do(SetDisposition("201", "1", call_id="older"))
+    assert of(Disposition, out) == [Disposition("201", "older", "1", "resolved")]
