@@ -87,6 +87,9 @@ class Daemon:
         sessions = self.store.load(HOTDESK_KIND)
         self.driver.execute(self.core.restore_hotdesk(sessions, self.clock.now(), self.clock.wall()))
         logger.info("hotdesk_restored", stored=len(sessions), live=len(self.core.hotdesk.sessions()))
+        agents = self.store.load("acd_agent")
+        self.driver.execute(self.core.restore_acd(agents, self.clock.now(), self.clock.wall()))
+        logger.info("agents_restored", stored=len(agents))
         self.transports: list[UdpTransport | TcpTransport] = []
         self.collector = PbxCollector(self.core.stats, self._gauges, self._counters, self.call_stats)
         self.registry = make_registry(self.collector)

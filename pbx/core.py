@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import random
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pbx import log
+from pbx.acd.engine import AcdEngine
+from pbx.acd.events import AcdInput, AgentReachability
 from pbx.calls.manager import CallInfo, CallManager, Reject
+from pbx.calls.queues import QueueCalls
 from pbx.config import Config
 from pbx.config.models import User
 from pbx.dialplan import Dialplan
 from pbx.hotdesk.core import HotdeskCore
+from pbx.hotdesk.model import NotifyDevice, SessionEnded, SessionStarted
 from pbx.hotdesk.records import from_record as hd_from_record
 from pbx.media.effects import MediaEvent
 from pbx.registrar.bindings import Binding
@@ -132,6 +137,9 @@ class PbxCore:
             )  # fmt: skip
             self.hotdesk = HotdeskCore(config)
             self.b2bua.hotdesk = self.hotdesk
+            self.acd = AcdEngine(config, random.Random(), now)
+            self.queues = QueueCalls(self.b2bua, self.acd)
+            self.b2bua.queues = self.queues
             self._registered: set[str] = set()  # devices with a live binding (hotdesk needs changes)
         else:
             # Bindings, bans and live transactions survive a reload; settings change in place.
@@ -150,7 +158,14 @@ class PbxCore:
             self.b2bua.dialplan = dialplan
             self.trunk_regs.server = self.server_name
         self.trunk_regs.configure(config.trunks, now)
-        return [] if initial else list(self.hotdesk.apply_config(config, now, wall))
+        if initial:
+            return []
+        out: list[Effect] = list(self.hotdesk.apply_config(config, now, wall))
+        self.b2bua.step_time = (now, wall)
+        self.queues.carry_out(self.acd.apply_config(config, now, wall), now, wall)
+        out += self.b2bua.take_effects()
+        out += self._sync_agents(None, now, wall)
+        return out
 
     def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
         """The addresses we listen on (after binding port 0); used for our own Via/Contact."""
@@ -181,14 +196,18 @@ class PbxCore:
 
     def hotdesk_login(self, user: str, device: str, now: float, wall: float) -> tuple[str, list[Effect]]:
         outcome, effects = self.hotdesk.login(user, device, now, wall)
-        return outcome.value, list(effects)
+        return outcome.value, [*effects, *self._sync_agents(_hotdesk_users(effects), now, wall)]
 
     def hotdesk_logout(self, user: str, now: float, wall: float) -> tuple[str, list[Effect]]:
         outcome, effects = self.hotdesk.force_logout(user, now, wall)
-        return outcome.value, list(effects)
+        return outcome.value, [*effects, *self._sync_agents(_hotdesk_users(effects), now, wall)]
 
     # --- input -----------------------------------------------------------------------------
     def receive(self, data: bytes, source: Addr, now: float, wall: float) -> list[Effect]:
+        self.b2bua.step_time = (now, wall)
+        return self._receive(data, source, now, wall)
+
+    def _receive(self, data: bytes, source: Addr, now: float, wall: float) -> list[Effect]:
         if not self.guard.allow(source.host, now):
             self.stats.dropped_banned += 1
             return []
@@ -392,11 +411,12 @@ class PbxCore:
 
     # --- timers ----------------------------------------------------------------------------
     def next_deadline(self) -> float | None:
-        parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs, self.hotdesk)
+        parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs, self.hotdesk, self.acd)
         ds = [d for d in (p.next_deadline() for p in parts) if d is not None]
         return min(ds) if ds else None
 
     def on_timer(self, now: float, wall: float) -> list[Effect]:
+        self.b2bua.step_time = (now, wall)
         out: list[Effect] = []
         for ev in self.tx.on_timer(now):
             out.extend(self._on_tx_event(ev, now, wall))
@@ -411,9 +431,38 @@ class PbxCore:
                 expired.append(e)
         out += expired
         out += self._registrations_changed(expired, now, wall)
-        out += self.hotdesk.on_timer(now, wall)
+        hd = list(self.hotdesk.on_timer(now, wall))
+        out += hd
+        out += self._sync_agents(_hotdesk_users(hd), now, wall)
+        self.b2bua.step_time = (now, wall)
+        self.queues.carry_out(self.acd.on_timer(now, wall), now, wall)
+        out += self.b2bua.take_effects()
         self.guard.on_timer(now)
         return out
+
+    def _sync_agents(self, users: set[str] | None, now: float, wall: float) -> list[Effect]:
+        """Tell the ACD which agents have a registered phone (all of them when `users` is None)."""
+        acd = self.acd
+        names = acd.agents.keys() if users is None else [u for u in users if u in acd.agents]
+        out: list[Effect] = []
+        for user in list(names):
+            reachable = any(self.registrar.bindings.lookup(d, now) for d in self.hotdesk.devices_of(user))
+            if acd.agents[user].reachable != reachable:
+                self.b2bua.step_time = (now, wall)
+                self.queues.handle(AgentReachability(user, reachable), now, wall)
+                out += self.b2bua.take_effects()
+        return out
+
+    def acd_command(self, command: AcdInput, now: float, wall: float) -> tuple[list[Any], list[Effect]]:
+        """An API command for the ACD: (the engine's answer, the step's effects)."""
+        self.b2bua.step_time = (now, wall)
+        answer = self.queues.handle(command, now, wall)
+        return list(answer), self.b2bua.take_effects()
+
+    def restore_acd(self, records: list[dict[str, Any]], now: float, wall: float) -> list[Effect]:
+        self.b2bua.step_time = (now, wall)
+        self.queues.carry_out(self.acd.restore(records, now, wall), now, wall)
+        return self.b2bua.take_effects() + self._sync_agents(None, now, wall)
 
     def _registrations_changed(self, effects: list[Effect], now: float, wall: float) -> list[Effect]:
         """Tell hotdesk about devices that got their first binding or lost their last one."""
@@ -427,6 +476,9 @@ class PbxCore:
                 else:
                     self._registered.discard(aor)
                 out += self.hotdesk.registration_changed(aor, live, now, wall)
+                user = self.hotdesk.user_on(aor)
+                if user is not None:
+                    out += self._sync_agents({user}, now, wall)
         return out
 
     def _on_tx_event(self, ev: Effect, now: float, wall: float) -> list[Effect]:
@@ -492,6 +544,7 @@ class PbxCore:
 
     def on_media_event(self, ev: MediaEvent, now: float, wall: float) -> list[Effect]:
         """A playback ended, a digit came in, or a session failed (from the media shell)."""
+        self.b2bua.step_time = (now, wall)
         return self.b2bua.on_media_event(ev, now, wall)
 
     def originate(
@@ -531,6 +584,16 @@ class PbxCore:
             "hotdesk_pin_failures": float(self.hotdesk.limiter.failures_total),
             "hotdesk_lockouts": float(self.hotdesk.limiter.lockouts_total),
         }
+
+
+def _hotdesk_users(effects: Iterable[object]) -> set[str]:
+    """Users whose phone changed in these hotdesk effects (their reachability may have too)."""
+    out: set[str] = set()
+    for e in effects:
+        user = e.user if isinstance(e, SessionStarted | SessionEnded | NotifyDevice) else None
+        if user is not None:
+            out.add(user)
+    return out
 
 
 def _reason_for(e: SipParseError) -> str:

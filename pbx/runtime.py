@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from pbx import log
+from pbx.acd import effects as acd_fx
+from pbx.acd.effects import PersistAgent
 from pbx.clock import Clock
 from pbx.core import Effect, PbxCore
 from pbx.history import HistoryRecorder, PersistHistory
@@ -101,6 +103,27 @@ def _log_hotdesk(e: object) -> None:
         logger.warning("hotdesk_locked_out", kind=e.kind.value, key=e.key)
     elif isinstance(e, NotifyDevice):
         logger.debug("hotdesk_device_user", device=e.device, user=e.user)
+
+
+ACD_EVENTS = (acd_fx.Confirmed, acd_fx.Refused, acd_fx.AgentChanged, acd_fx.CallerAnswered,
+              acd_fx.CallerAbandoned, acd_fx.Queued)  # fmt: skip
+
+
+def _log_acd(e: object) -> None:
+    if isinstance(e, acd_fx.AgentChanged):
+        logger.info("agent_status", agent=e.agent, chosen=e.chosen, activity=e.activity, reason=e.reason)
+    elif isinstance(e, acd_fx.Confirmed):
+        logger.info("agent_command", agent=e.agent, command=e.command, detail=e.detail)
+    elif isinstance(e, acd_fx.Refused):
+        logger.info("agent_command_refused", agent=e.agent, command=e.command, reason=e.reason)
+    elif isinstance(e, acd_fx.CallerAnswered):
+        logger.info(
+            "queue_answered", call_id=e.call_id, queue=e.queue, agent=e.agent, waited=round(e.waited, 1)
+        )
+    elif isinstance(e, acd_fx.CallerAbandoned):
+        logger.info("queue_abandoned", call_id=e.call_id, queue=e.queue, waited=round(e.waited, 1))
+    elif isinstance(e, acd_fx.Queued):
+        logger.info("queue_position", call_id=e.call_id, queue=e.queue, position=e.position)
 
 
 def _never(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -211,6 +234,15 @@ class Driver:
                             store.delete(HOTDESK_KIND, hd_key(e.user))
                 elif isinstance(e, HOTDESK_EVENTS):
                     _log_hotdesk(e)
+                elif isinstance(e, PersistAgent):
+                    if store is not None:
+                        if not wrote:
+                            wrote = True
+                            if not store.in_transaction:
+                                store.begin()
+                        store.put(e.kind, e.key, e.record, self.clock.wall())
+                elif isinstance(e, ACD_EVENTS):
+                    _log_acd(e)
                 elif isinstance(e, PersistHistory):
                     if store is not None:
                         if not wrote:

@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pbx import log
 from pbx.calls.call import ALLOW, CallEnded
 from pbx.calls.leg import Leg, LegState
+from pbx.calls.queues import Enqueue, RunAcd, confirmation
 from pbx.ivr.program import Attach, Command, Emit, Goto, Hangup, Play, Program, StopPlay
 from pbx.media import sdp
 from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, MediaStopPlay, MediaUpdate
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from pbx.calls.originate import OriginateFlow
 
 logger = log.get("pbx.calls")
+
+AppCommand = Command | Enqueue | RunAcd
 
 
 class AppState(enum.Enum):
@@ -62,7 +66,7 @@ class AppCall:
     give_up_at: float = 0.0
     plays: set[int] = field(default_factory=set)  # play ids under way
     interruptible: bool = True
-    held_back: list[Command] = field(default_factory=list)  # after a non-interruptible play
+    held_back: list[AppCommand] = field(default_factory=list)  # after a non-interruptible play
     data: dict[str, object] = field(default_factory=dict)  # attached (number entry, ...)
     context: str | None = None  # the context a Goto went to (routing of the dialled number)
 
@@ -166,7 +170,7 @@ class AppFlow:
         self.run(app.program.start(now), now, wall)
 
     # --- running the program ------------------------------------------------------------------------
-    def run(self, commands: list[Command], now: float, wall: float) -> None:
+    def run(self, commands: Sequence[AppCommand], now: float, wall: float) -> None:
         app = self.app
         for i, cmd in enumerate(commands):
             if app.state not in (AppState.RUNNING,):
@@ -193,6 +197,13 @@ class AppFlow:
                 self.hangup("completed", now, wall)
             elif isinstance(cmd, Goto):
                 self.mgr.app_goto(self, cmd.context, now, wall)
+            elif isinstance(cmd, Enqueue) and self.mgr.queues is not None:
+                self.mgr.queues.enqueue(self, cmd.queue, now, wall)
+            elif isinstance(cmd, RunAcd) and self.mgr.queues is not None:
+                effects = self.mgr.queues.handle(cmd.command, now, wall)
+                agent = getattr(cmd.command, "agent", "")
+                self.run([Play(confirmation(effects, agent), interruptible=False), Hangup()], now, wall)
+                return
 
     def _localised(self, prompts: tuple[str, ...]) -> tuple[str, ...]:
         return prompts  # the media shell picks the language of the session (MediaOpen.language)
@@ -237,7 +248,7 @@ class AppFlow:
         if m == "BYE":
             self._reply(req, 200, now)
             self.leg.to(LegState.ENDED)
-            self._end("caller_hangup", wall)
+            self._end("caller_hangup", now, wall)
         elif m == "INFO":
             digit = _info_digit(req)
             self._reply(req, 200 if digit is not None or not req.body else 415, now)
@@ -289,9 +300,9 @@ class AppFlow:
         if self.leg.state is LegState.CONFIRMED:
             self.leg.to(LegState.TERMINATING)
             self.mgr.send_app_bye(self, self.leg.request("BYE"), now)
-        self._end(reason, wall)
+        self._end(reason, now, wall)
 
-    def _end(self, reason: str, wall: float) -> None:
+    def _end(self, reason: str, now: float, wall: float) -> None:
         app = self.app
         if app.state is AppState.ENDED:
             return
@@ -300,7 +311,7 @@ class AppFlow:
         app.program.deadline = None
         self.mgr.emit(MediaClose(app.session))
         self.mgr.emit(CallEnded(app.id, reason, wall))
-        self.mgr.app_ended(self)
+        self.mgr.app_ended(self, now, wall)
         logger.info("call_ended", call_id=app.id, reason=reason, data=app.data or None)
 
 

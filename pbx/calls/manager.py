@@ -31,10 +31,23 @@ from datetime import UTC, datetime
 
 from pbx import dialplan as dp
 from pbx import log
+from pbx.acd import effects as acd_fx
+from pbx.acd import events as acd_ev
+from pbx.acd.events import AcdInput
 from pbx.calls.appcall import AppCall, AppFlow
-from pbx.calls.call import ALLOW, Call, CallRejected, CallStarted, CallState, Pending, session_headers
+from pbx.calls.call import (
+    ALLOW,
+    Call,
+    CallEnded,
+    CallRejected,
+    CallStarted,
+    CallState,
+    Pending,
+    session_headers,
+)
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
+from pbx.calls.queues import AcdCommandProgram, QueueCalls, QueueProgram
 from pbx.config import Config
 from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
@@ -193,6 +206,8 @@ class CallManager:
         self._app_client: dict[str, AppFlow] = {}
         self.ports = PortPool(config.media.rtp_port_min, config.media.rtp_port_max)
         self.hotdesk: HotdeskCore | None = None  # who is on which device (set by PbxCore)
+        self.queues: QueueCalls | None = None  # the ACD's hands (set by PbxCore)
+        self.step_time = (0.0, 0.0)  # (now, wall) of the step under way, for events raised inside it
         self.moh_on_hold = config.media.moh_on_hold
         self.moh_language: str = config.media.language
         self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
@@ -238,7 +253,10 @@ class CallManager:
         if isinstance(action, dp.Reject):
             return Reject(action.status, action.reason)
         if isinstance(action, dp.RingQueue):
-            return Reject(480, "Queue Not Available")  # the ACD engine takes these (issue 7)
+            if self.queues is None:
+                return Reject(480, "Queue Not Available")
+            queue = action.name
+            return Answer(lambda: QueueProgram(queue), f"queue {queue}")
         if isinstance(action, dp.Announcement):
             name = action.name
             return Answer(lambda: Announcement(name), f"announcement {name}")
@@ -248,7 +266,30 @@ class CallManager:
         if isinstance(action, dp.Feature) and action.name == "hotdesk" and self.hotdesk is not None:
             hd, device, source, args = self.hotdesk, caller.device, caller.source.host, action.args
             return Answer(lambda: HotdeskProgram(hd, device, source, args), f"hotdesk {len(args)} args")
-        return Reject(480, "Service Not Available")  # queue feature codes: the ACD issue
+        if isinstance(action, dp.Feature) and self.queues is not None:
+            command = self._acd_command(action, caller)
+            if command is None:
+                return Reject(403 if caller.extension is None else 480, "Not An Agent")
+            return Answer(lambda: AcdCommandProgram(command), f"feature {action.name}")
+        return Reject(480, "Service Not Available")  # pickup: not yet
+
+    def _acd_command(self, action: dp.Feature, caller: Caller) -> AcdInput | None:
+        """*45 [*queue number], *46 [*reason], *47, *48*code as the ACD's commands."""
+        agent, args = caller.extension, action.args
+        if agent is None:
+            return None
+        if action.name == "queue_login":
+            queue = None
+            if args:
+                queue = next((q.name for q in self.config.queues if q.number == args[0]), args[0])
+            return acd_ev.ToggleLogin(agent, queue)
+        if action.name == "pause":
+            return acd_ev.TogglePause(agent, args[0] if args else None)
+        if action.name == "wrapup":
+            return acd_ev.SetWrapup(agent)
+        if action.name == "disposition" and args:
+            return acd_ev.SetDisposition(agent, args[0])
+        return None
 
     def _builtin_route(self, dialled: str, caller: Caller, presented: str | None) -> Resolution:
         """No dialplans: a user's extension rings that user; a number that starts with one of a
@@ -325,6 +366,8 @@ class CallManager:
 
     def emit(self, event: object) -> None:
         self._out.append(event)
+        if isinstance(event, CallEnded) and self.queues is not None and event.call_id in self.queues.joined:
+            self.queues.call_ended(event.call_id, *self.step_time)  # the agent's wrap-up starts
 
     def _reply(self, req: Request, status: int, now: float, reason: str | None = None) -> None:
         tag = None if status == 100 else secrets.token_hex(6)
@@ -739,7 +782,7 @@ class CallManager:
         user, target = o.user_leg, o.target_leg
         assert user is not None and target is not None
         user.id = "a"
-        call = Call(o.id, self, user, o.user, o.dialled, o.started, o.started_wall, self.server)
+        call = Call(o.call_id, self, user, o.user, o.dialled, o.started, o.started_wall, self.server)
         call.bs.append(target)
         call.winner, call.answered_wall = target, wall
         call.direction, call.trunk = o.direction, o.trunk
@@ -748,7 +791,9 @@ class CallManager:
         for leg in (user, target):
             self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
         self._origs.pop(o.id, None)
-        app = self._apps.get(o.id)
+        if o.offer_agent is not None and self.queues is not None:
+            self.queues.connected(flow)
+        app = self._apps.get(o.call_id)
         if app is not None:
             app.close()  # the caller now talks to the target: the PBX's media is done
         self.emit(flow.answered_event(wall, now))
@@ -836,11 +881,62 @@ class CallManager:
         self._app_client[key] = flow
         self._add(effects)
 
-    def app_ended(self, flow: AppFlow) -> None:
+    def app_ended(self, flow: AppFlow, now: float | None = None, wall: float | None = None) -> None:
+        """The application call is over (`now` given: the caller left; None: joined to someone)."""
         app = flow.app
         self._apps.pop(app.id, None)
         self._app_dialogs.pop((app.leg.call_id, app.leg.local_tag), None)
         self.ports.release(app.port)
+        if now is not None and wall is not None and self.queues is not None:
+            self.queues.caller_gone(app.id, now, wall)
+
+    # --- queue offers (pbx/calls/queues.py drives these) ---------------------------------------------
+    def offer_to_agent(
+        self, caller: AppFlow, e: acd_fx.Offer, now: float, wall: float
+    ) -> OriginateFlow | None:
+        """Ring the agent's phones for a waiting caller: INVITE without SDP, the caller's number and
+        name in From, the queue and the dialled number in headers (VC 2.1.1)."""
+        app = caller.app
+        anyone = Caller("", None, "", caller.caller.source)
+        targets = [(d, b) for d, b in self.contacts(Ring(users=(e.agent,)), anyone, now)
+                   if self._local_for(b.target.transport)]  # fmt: skip
+        if not targets or app.leg.state is not LegState.CONFIRMED:
+            return None
+        o = Originate(f"{app.id}:{e.agent}", app.caller, app.dialled, app.started, app.started_wall,
+                      call_id=app.id, offer_agent=e.agent)  # fmt: skip
+        o.user_legs, o.user_leg, o.phase, o.deadline = [app.leg], app.leg, Phase.DIALLING, None
+        o.direction = "inbound" if caller.caller.trunk is not None else "internal"
+        flow = OriginateFlow(self, o)
+        self._origs[o.id] = flow
+        extra = [("x-pbx-queue", e.queue_label or e.queue), ("x-pbx-queue-name", e.queue)]
+        if e.did:
+            extra.append(("x-pbx-did", e.did))
+        if e.urgent:
+            extra.append(("alert-info", "<http://127.0.0.1/urgent>;info=alert-urgent"))
+        entry = app.data.get("number_entry")
+        if isinstance(entry, dict):
+            valid = entry.get("valid")
+            state = "none" if valid is None else "valid" if valid else "invalid"
+            extra.append(("x-pbx-number-entry", f"{entry.get('digits') or ''};{state}"))
+        for i, (dev, b) in enumerate(targets, 1):
+            leg = self._device_leg(f"b{i}", dev, b, e.caller_number or app.caller, e.caller_name, e.agent)
+            o.target_legs.append(leg)
+            flow.invite(leg, list(extra), now)
+        return flow
+
+    def offer_answered(self, flow: OriginateFlow, now: float, wall: float) -> None:
+        if self.queues is not None:
+            self.queues.offer_answered(flow, now, wall)
+
+    def offer_failed(self, flow: OriginateFlow, reason: str, now: float, wall: float) -> None:
+        if self.queues is not None:
+            self.queues.offer_failed(flow, reason, now, wall)
+
+    def forget_orig(self, flow: OriginateFlow) -> None:
+        self._origs.pop(flow.o.id, None)
+
+    def bridge_app(self, flow: AppFlow, res: Ring | Outbound, now: float, wall: float) -> None:
+        self._bridge(flow, res, now, wall)
 
     def app_goto(self, flow: AppFlow, context: str, now: float, wall: float) -> None:
         """A program sent the caller to a context: route the dialled number there."""

@@ -64,6 +64,12 @@ class Originate:
     direction: str = "internal"
     trunk: str | None = None
     pending: set[str] = field(default_factory=set)  # our client transaction keys
+    call_id: str = ""  # the Call it becomes once joined (default: `id`); queue offers share one
+    offer_agent: str | None = None  # a queue offer to this agent: the caller stays if it fails
+
+    def __post_init__(self) -> None:
+        if not self.call_id:
+            self.call_id = self.id
 
     @property
     def legs(self) -> list[Leg]:
@@ -198,6 +204,8 @@ class OriginateFlow:
             self._bye(leg, now)
             return
         o.target_leg, o.target_ok = leg, resp
+        if o.offer_agent is not None:
+            self.mgr.offer_answered(self, now, wall)  # the ACD hears of it before the caller is joined
         leg.to(LegState.CONFIRMED)
         for other in o.target_legs:
             if other is not leg:
@@ -226,6 +234,10 @@ class OriginateFlow:
         # the phone refused the target's SDP (or never answered): release both
         self.mgr.send(target.ack_for(target.invite), target.dest)
         self._bye(target, now)
+        if o.offer_agent is not None:  # a queue caller whose phone refused the agent's SDP waits on
+            o.phase, o.reason = Phase.FAILED, "failed_media"
+            self.mgr.offer_failed(self, "failed_media", now, wall)
+            return
         self._bye(user, now)
         self._finish("failed_media" if resp is not None else "failed_408", wall)
 
@@ -237,9 +249,12 @@ class OriginateFlow:
             self._finish("busy" if 486 in statuses else "declined" if 603 in statuses else "no_answer", wall)
         elif o.phase is Phase.DIALLING and not any(x.live for x in o.target_legs):
             statuses = [x.final or 480 for x in o.target_legs]
-            self.fail(
-                "busy" if 486 in statuses else "declined" if 603 in statuses else "unavailable", now, wall
-            )
+            reason = "busy" if 486 in statuses else "declined" if 603 in statuses else "unavailable"
+            if o.offer_agent is not None:
+                self.withdraw(reason, now, wall)
+                self.mgr.offer_failed(self, reason, now, wall)
+                return
+            self.fail(reason, now, wall)
 
     def fail(self, reason: str, now: float, wall: float) -> None:
         """Give up: CANCEL what rings, BYE what is up."""
@@ -254,6 +269,21 @@ class OriginateFlow:
             else:
                 self._cancel(leg, now)
         self._finish(reason, wall)
+
+    def withdraw(self, reason: str, now: float, wall: float) -> None:
+        """A queue offer ends (cancelled, failed): its agent legs go; the caller stays."""
+        o = self.o
+        if o.over:
+            return
+        for leg in o.target_legs:
+            if leg.state is LegState.CONFIRMED:
+                if o.phase is Phase.CONNECTING and leg.invite is not None and leg.ack is None:
+                    self.mgr.send(leg.ack_for(leg.invite), leg.dest)
+                self._bye(leg, now)
+            else:
+                self._cancel(leg, now)
+        o.phase, o.reason, o.deadline = Phase.FAILED, reason, None
+        logger.info("offer_withdrawn", call_id=o.call_id, agent=o.offer_agent, reason=reason)
 
     def on_deadline(self, now: float, wall: float) -> None:
         self.o.deadline = None
@@ -287,7 +317,7 @@ class OriginateFlow:
 
     def answered_event(self, wall: float, now: float) -> CallAnswered:
         t = self.o.target_leg
-        return CallAnswered(self.o.id, t.peer_name if t is not None else "", wall, now - self.o.started)
+        return CallAnswered(self.o.call_id, t.peer_name if t is not None else "", wall, now - self.o.started)
 
 
 def new_originate_id() -> str:

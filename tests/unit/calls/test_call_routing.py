@@ -121,8 +121,8 @@ def test_time_conditions_decide_international_calls() -> None:
 
 @pytest.mark.parametrize(
     ("dialled", "status"),
-    [("299", 404), ("053", 484), ("300", 480), ("*45", 480)],
-    ids=["no user", "incomplete", "queue (ACD not yet)", "feature (not yet)"],
+    [("299", 404), ("053", 484), ("*8", 480)],
+    ids=["no user", "incomplete", "pickup feature (not yet)"],
 )
 def test_statuses_for_what_cannot_be_rung(dialled: str, status: int) -> None:
     net = routed_net()

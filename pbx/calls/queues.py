@@ -1,0 +1,204 @@
+# How this works
+# --------------
+# The ACD engine (pbx.acd) decides who gets which caller; this turns its decisions into SIP and
+# media, and SIP back into its facts:
+#   dialplan ring_queue -> the PBX answers the caller (an application call running QueueProgram:
+#     music on hold) and tells the engine `CallerJoined`;
+#   engine `Offer(call, agent)` -> INVITE without SDP to every contact of the agent's devices, with
+#     the caller's number and name in From, `X-PBX-Queue` and `X-PBX-DID`, `Alert-Info` for urgent;
+#     the agent's 200 -> engine `OfferAnswered`, then the caller is joined to the agent by a
+#     re-INVITE (the originate flow's phases 2-4) and it becomes an ordinary call;
+#     every contact failing -> `OfferDeclined` (486/603) or `OfferNoAnswer`; the caller waits on;
+#   engine `CancelOffer` -> CANCEL/BYE that agent's legs;   `Announce` -> "you are number N in the
+#     queue (your expected wait is M minutes)", then the music again;   `Overflow` -> ring the
+#     overflow user, or say "closed" and hang up;
+#   the caller hanging up while waiting -> `CallerHungUp`; a joined queue call ending -> the
+#     engine's `CallEnded(call, agent)` (wrap-up starts);
+#   feature codes *45 *46 *47 *48 -> the engine's commands; its `Confirmed`/`Refused` is spoken.
+"""Queue calls: the ACD engine's offers, announcements and overflows carried out as SIP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pbx import log
+from pbx.acd import effects as fx
+from pbx.acd import events as ev
+from pbx.acd.engine import AcdEngine
+from pbx.ivr.program import Command, Hangup, Play, Program, StopPlay
+from pbx.media.say import expected_wait, queue_position
+
+if TYPE_CHECKING:
+    from pbx.calls.appcall import AppFlow
+    from pbx.calls.manager import Caller, CallManager
+    from pbx.calls.originate import OriginateFlow
+
+logger = log.get("pbx.acd")
+
+MUSIC = ("moh:default",)
+
+
+@dataclass
+class Enqueue:
+    """A command for the application call: tell the ACD this caller joined `queue`."""
+
+    queue: str
+
+
+@dataclass
+class QueueProgram(Program):
+    """A caller waiting in a queue: join, then music until the ACD connects or overflows them."""
+
+    queue: str
+    deadline: float | None = None
+
+    def start(self, now: float) -> list[Command]:
+        return [Enqueue(self.queue), Play(MUSIC, interruptible=False, loop=True)]  # type: ignore[list-item]  # run by AppFlow
+
+
+@dataclass
+class AcdCommandProgram(Program):
+    """*45 / *46 / *47 / *48: one engine command, its result spoken, then hang up."""
+
+    command: ev.AcdInput
+    deadline: float | None = None
+
+    def start(self, now: float) -> list[Command]:
+        return [RunAcd(self.command)]  # type: ignore[list-item]
+
+
+@dataclass
+class RunAcd:
+    command: ev.AcdInput
+
+
+CONFIRM_PROMPTS = {
+    "login": ("logged_in_to_queue",),
+    "logout": ("logged_out_of_queue",),
+    "wrapup": ("number_accepted",),
+    "disposition": ("number_accepted",),
+}
+
+
+def confirmation(effects: list[fx.Effect], agent: str) -> tuple[str, ...]:
+    for e in effects:
+        if isinstance(e, fx.Refused) and e.agent == agent:
+            return ("not_allowed",)
+        if isinstance(e, fx.Confirmed) and e.agent == agent:
+            if e.command == "status":
+                return ("paused",) if e.detail.startswith("paused") else ("available",)
+            return CONFIRM_PROMPTS.get(e.command, ("number_accepted",))
+    return ("invalid",)
+
+
+class QueueCalls:
+    """The call layer's side of the ACD: one per CallManager."""
+
+    def __init__(self, mgr: CallManager, engine: AcdEngine) -> None:
+        self.mgr = mgr
+        self.engine = engine
+        self.waiting: dict[str, AppFlow] = {}  # call id -> the caller's application call
+        self.offers: dict[tuple[str, str], OriginateFlow] = {}  # (call id, agent) -> its legs
+        self.joined: dict[str, str] = {}  # call id -> agent, once connected (for wrap-up)
+
+    # --- into the engine ---------------------------------------------------------------------------
+    def handle(self, event: ev.AcdInput, now: float, wall: float) -> list[fx.Effect]:
+        effects = self.engine.handle(event, now, wall)
+        self.carry_out(effects, now, wall)
+        return effects
+
+    def enqueue(self, flow: AppFlow, queue: str, now: float, wall: float) -> None:
+        app, caller = flow.app, flow.caller
+        self.waiting[app.id] = flow
+        did = app.dialled if caller.trunk is not None else ""
+        self.handle(ev.CallerJoined(app.id, queue, app.caller, caller.display, did), now, wall)
+        logger.info("queue_joined", call_id=app.id, queue=queue)
+
+    def caller_gone(self, call_id: str, now: float, wall: float) -> None:
+        if self.waiting.pop(call_id, None) is not None:
+            self.handle(ev.CallerHungUp(call_id), now, wall)
+
+    def call_ended(self, call_id: str, now: float, wall: float) -> None:
+        agent = self.joined.pop(call_id, None)
+        if agent is not None:
+            self.handle(ev.CallEnded(call_id, agent), now, wall)
+
+    # --- out of the engine ---------------------------------------------------------------------------
+    def carry_out(self, effects: list[fx.Effect], now: float, wall: float) -> None:
+        for e in effects:
+            if isinstance(e, fx.Offer):
+                self._offer(e, now, wall)
+            elif isinstance(e, fx.CancelOffer):
+                flow = self.offers.pop((e.call_id, e.agent), None)
+                if flow is not None:
+                    flow.withdraw(e.reason, now, wall)
+                    self.mgr.forget_orig(flow)
+            elif isinstance(e, fx.Announce):
+                self._announce(e, now, wall)
+            elif isinstance(e, fx.Overflow):
+                self._overflow(e, now, wall)
+            else:
+                self.mgr.emit(e)  # persisted (PersistAgent) or logged and counted by the shell
+
+    def _offer(self, e: fx.Offer, now: float, wall: float) -> None:
+        caller = self.waiting.get(e.call_id)
+        if caller is None:
+            self.handle(ev.OfferNoAnswer(e.call_id, e.agent), now, wall)
+            return
+        flow = self.mgr.offer_to_agent(caller, e, now, wall)
+        if flow is None:  # no registered contact after all: the engine moves on
+            self.handle(ev.OfferNoAnswer(e.call_id, e.agent), now, wall)
+            return
+        self.offers[(e.call_id, e.agent)] = flow
+        logger.info("queue_offer", call_id=e.call_id, queue=e.queue, agent=e.agent)
+
+    def offer_answered(self, flow: OriginateFlow, now: float, wall: float) -> None:
+        o = flow.o
+        assert o.offer_agent is not None
+        self.handle(ev.OfferAnswered(o.call_id, o.offer_agent), now, wall)
+
+    def offer_failed(self, flow: OriginateFlow, reason: str, now: float, wall: float) -> None:
+        o = flow.o
+        assert o.offer_agent is not None
+        if self.offers.pop((o.call_id, o.offer_agent), None) is None:
+            return  # withdrawn by the engine already
+        self.mgr.forget_orig(flow)
+        kind = ev.OfferDeclined if reason in ("busy", "declined") else ev.OfferNoAnswer
+        self.handle(kind(o.call_id, o.offer_agent), now, wall)
+
+    def connected(self, flow: OriginateFlow) -> None:
+        o = flow.o
+        assert o.offer_agent is not None
+        self.offers.pop((o.call_id, o.offer_agent), None)
+        self.waiting.pop(o.call_id, None)
+        self.joined[o.call_id] = o.offer_agent
+        logger.info("queue_connected", call_id=o.call_id, agent=o.offer_agent)
+
+    def _announce(self, e: fx.Announce, now: float, wall: float) -> None:
+        flow = self.waiting.get(e.call_id)
+        if flow is None:
+            return
+        lang = flow.app.language
+        prompts = queue_position(e.position, lang)
+        if e.expected_wait is not None:
+            prompts += expected_wait(max(1, round(e.expected_wait / 60)), lang)
+        commands: list[Command] = [StopPlay(), Play(tuple(prompts), interruptible=False),
+                                   Play(MUSIC, interruptible=False, loop=True)]  # fmt: skip
+        flow.run(commands, now, wall)
+
+    def _overflow(self, e: fx.Overflow, now: float, wall: float) -> None:
+        flow = self.waiting.pop(e.call_id, None)
+        if flow is None:
+            return
+        logger.info("queue_overflow", call_id=e.call_id, queue=e.queue, target=e.target, reason=e.reason)
+        if e.target is not None and self.mgr.config.user(e.target) is not None:
+            from pbx.calls.manager import Ring
+
+            self.mgr.bridge_app(flow, Ring(users=(e.target,)), now, wall)
+            return
+        flow.run([StopPlay(), Play(("closed",), interruptible=False), Hangup()], now, wall)
+
+
+def caller_of(flow: AppFlow) -> Caller:
+    return flow.caller

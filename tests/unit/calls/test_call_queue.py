@@ -1,0 +1,109 @@
+"""Queue calls through the whole core: *45 login by phone, a caller to 300 answered with music,
+offered to the agent (with the queue in the INVITE), joined by re-INVITE, wrap-up after BYE."""
+
+from __future__ import annotations
+
+import pytest
+from test_call_flows import ROOT, SDP_A, SDP_B, Net, Phone
+
+from pbx.acd.views import agent_snapshot
+from pbx.config import load_config
+from pbx.core import PbxCore
+from pbx.dialplan import load_dialplans
+from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, PlayDone
+
+SDP_A2 = SDP_A.replace(b"o=a 1 1", b"o=a 1 2")
+
+
+@pytest.fixture
+def net() -> Net:
+    n = Net()
+    cfg = load_config(ROOT / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(ROOT / "dialplans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    return n
+
+
+def take(net: Net, kind: type) -> list:  # type: ignore[type-arg]
+    found = [e for e in net.events if isinstance(e, kind)]
+    net.events = [e for e in net.events if not isinstance(e, kind)]
+    return found
+
+
+def media(net: Net, ev: object) -> None:
+    net.deliver(net.core.on_media_event(ev, net.clock.now(), net.clock.wall()))  # type: ignore[arg-type]
+
+
+def feature(net: Net, phone: Phone, code: str) -> tuple[str, ...]:
+    """Dial a feature code; return what the PBX said before hanging up."""
+    inv = phone.dial(code)
+    phone.ack(inv, phone.take_resp(200))
+    opened = take(net, MediaOpen)[0]
+    plays = take(net, MediaPlay)
+    for p in plays:
+        media(net, PlayDone(opened.session, p.play_id))
+    phone.reply(phone.take_req("BYE"), 200)
+    return tuple(x for p in plays for x in p.prompts)
+
+
+def status(net: Net, ext: str) -> tuple[str, str]:
+    snap = agent_snapshot(net.core.acd, ext, net.clock.now())
+    assert snap is not None
+    return snap.chosen, snap.activity  # type: ignore[attr-defined]
+
+
+def test_agent_logs_in_by_phone_and_takes_a_queue_call_then_wraps_up(net: Net) -> None:
+    caller, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    caller.register()
+    agent.register()
+    assert feature(net, agent, "*45") == ("logged_in_to_queue",)
+    assert status(net, "202")[0] == "available"
+    inv = caller.dial("300")
+    ok = caller.take_resp(200)
+    d = caller.ack(inv, ok)
+    assert [p.prompts for p in take(net, MediaPlay)] == [("moh:default",)]  # waiting music
+    offer = agent.take_req("INVITE")
+    assert offer.body == b""  # delayed offer: the caller's phone answers the agent's SDP
+    assert offer.headers.get("x-pbx-queue") == "Algemeen"
+    assert "sip:201@" in (offer.headers.get("from") or "") and "Anna de Vries" in (
+        offer.headers.get("from") or ""
+    )
+    agent.reply(offer, 180)
+    agent.reply(offer, 200, SDP_B)
+    reinv = caller.take_req("INVITE")
+    assert reinv.body == SDP_B and reinv.call_id == d.call_id
+    caller.reply(reinv, 200, SDP_A2)
+    caller.take_req("ACK")
+    assert agent.take_req("ACK").body == SDP_A2
+    assert take(net, MediaClose)
+    assert status(net, "202")[1] == "on_call"
+    caller.request(d, "BYE")
+    agent.reply(agent.take_req("BYE"), 200)
+    assert status(net, "202")[1] == "wrapup"  # Algemeen: 10 s of wrap-up
+    net.advance(11)
+    assert status(net, "202")[1] == "idle"
+
+
+def test_no_agent_answers_the_caller_keeps_waiting_and_hangs_up(net: Net) -> None:
+    caller, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    caller.register()
+    agent.register()
+    feature(net, agent, "*45")
+    inv = caller.dial("300")
+    d = caller.ack(inv, caller.take_resp(200))
+    offer = agent.take_req("INVITE")
+    agent.reply(offer, 486)  # declined: next agent (there is none) after the retry delay
+    assert caller.count("BYE") == 0
+    caller.request(d, "BYE")
+    assert caller.take_resp(200)
+    assert take(net, MediaClose)
+    assert status(net, "202")[1] in ("idle", "wrapup")
+
+
+def test_star46_pauses_and_unpauses(net: Net) -> None:
+    agent = Phone(net, "202", 5072)
+    agent.register()
+    feature(net, agent, "*45")
+    assert feature(net, agent, "*46") == ("paused",)
+    assert status(net, "202")[0] == "paused"
+    assert feature(net, agent, "*46") == ("available",)
