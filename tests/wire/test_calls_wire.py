@@ -230,6 +230,14 @@ def test_delayed_offer(pbx: Pbx, tmp_path: Path) -> None:
     assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
 
 
+def test_reinvite_without_sdp(pbx: Pbx, tmp_path: Path) -> None:
+    # a re-INVITE without SDP: the offer comes in the callee's 200, the answer in the caller's
+    # ACK, which the PBX holds back and puts into its ACK to the callee
+    out = call(pbx, tmp_path, "reinvite_nosdp", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(pbx, 3, Counter({"caller_hangup": 3}))
+
+
 def test_bye_from_the_callee(pbx: Pbx, tmp_path: Path) -> None:
     out = call(pbx, tmp_path, "callee_bye", calls=3)
     assert_clean(out, 3)
