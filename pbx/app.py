@@ -18,6 +18,9 @@ from typing import Any
 import uvicorn
 
 from pbx import log
+from pbx.acd import effects as acd_fx
+from pbx.acd import views as acd_views
+from pbx.acd.events import AcdInput
 from pbx.api.app import BadParameter, NoDialplan, create_app
 from pbx.api.schemas import (
     Ban,
@@ -231,6 +234,41 @@ class Daemon:
 
         self.driver.command(step)
         return result[0]
+
+    # --- the ACD (pbx/api/acd.py) ---
+    def queue_stats(self) -> list[Any]:
+        return acd_views.queue_stats(self.core.acd, self.clock.now())
+
+    def waiting(self, queue: str) -> list[Any] | None:
+        if queue not in self.core.acd.queues:
+            return None
+        return acd_views.waiting(self.core.acd, queue, self.clock.now())
+
+    def agents(self) -> list[Any]:
+        return acd_views.agent_snapshots(self.core.acd, self.clock.now())
+
+    def agent(self, ext: str) -> Any | None:
+        return acd_views.agent_snapshot(self.core.acd, ext, self.clock.now())
+
+    def why_not(self, ext: str, queue: str | None) -> str:
+        return acd_views.why_not(self.core.acd, ext, self.clock.now(), self.clock.wall(), queue)
+
+    def acd_command(self, command: AcdInput) -> tuple[bool, str]:
+        answer: list[Any] = []
+
+        def step(now: float, wall: float) -> list[Any]:
+            result, effects = self.core.acd_command(command, now, wall)
+            answer.extend(result)
+            return effects
+
+        self.driver.command(step)
+        agent = getattr(command, "agent", None)
+        for e in answer:
+            if isinstance(e, acd_fx.Refused) and e.agent == agent:
+                return False, e.reason
+            if isinstance(e, acd_fx.Confirmed) and e.agent == agent:
+                return True, e.detail
+        return True, ""
 
     def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
         plan = self.dialplan

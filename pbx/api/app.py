@@ -9,6 +9,7 @@ from typing import Annotated, Any, Protocol
 from fastapi import Depends, FastAPI, HTTPException, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from pbx.api.acd import AcdBackend, acd_router
 from pbx.api.schemas import (
     Ban,
     HistoryPage,
@@ -234,4 +235,6 @@ def create_app(backend: Backend) -> FastAPI:
             raise HTTPException(status_code=404, detail=f"{ip} is not banned")
         return Response(status_code=204)
 
+    if isinstance(backend, AcdBackend):
+        app.include_router(acd_router(backend, auth))
     return app

@@ -1,0 +1,156 @@
+"""The contact-center part of the HTTP API: queues, waiting callers, agents and their commands.
+
+Reads come from the engine's views (pbx.acd.views); commands go through the daemon's Driver as
+one step like any SIP event, and the engine's own answer decides the status: `Confirmed` -> 200,
+`Refused` -> 409 with its reason (not logged in, not a member, not a supervisor, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from pbx.acd import events as ev
+from pbx.acd.model import Chosen
+
+
+@runtime_checkable
+class AcdBackend(Protocol):
+    def queue_stats(self) -> list[Any]: ...
+
+    def waiting(self, queue: str) -> list[Any] | None: ...
+
+    def agents(self) -> list[Any]: ...
+
+    def agent(self, ext: str) -> Any | None: ...
+
+    def why_not(self, ext: str, queue: str | None) -> str: ...
+
+    def acd_command(self, command: ev.AcdInput) -> tuple[bool, str]: ...
+
+
+class QueueChoice(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    queue: str | None = Field(None, description="queue name; none: all the agent's queues")
+    by: str | None = Field(None, description="supervisor acting for the agent (VC 3.1.1)")
+
+
+class StatusChange(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    status: Literal["available", "offline", "paused"]
+    reason: str | None = Field(None, description="pause reason code (config acd.pause_reasons)")
+    by: str | None = None
+
+
+class WrapupChange(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    on: bool
+
+
+class Disposition(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    code: str = Field(min_length=1)
+    call_id: str | None = None
+
+
+class CherryPick(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    call_id: str = Field(min_length=1)
+
+
+def _json(view: Any) -> dict[str, Any]:
+    """A view as JSON: infinity (manual wrap-up) becomes null with a flag, times are rounded."""
+    out = asdict(view)
+    for k, v in list(out.items()):
+        if isinstance(v, float):
+            out[k] = None if math.isinf(v) or math.isnan(v) else round(v, 3)
+    if hasattr(view, "wrapup_left"):
+        out["wrapup_manual"] = view.wrapup_left is not None and math.isinf(view.wrapup_left)
+    return out
+
+
+def acd_router(backend: AcdBackend, authed: Any) -> APIRouter:
+    r = APIRouter(dependencies=[Depends(authed)], tags=["acd"])
+
+    def agent_or_404(ext: str) -> None:
+        if backend.agent(ext) is None:
+            raise HTTPException(status_code=404, detail=f"{ext} is not an agent")
+
+    def run(command: ev.AcdInput) -> dict[str, str]:
+        ok, detail = backend.acd_command(command)
+        if not ok:
+            raise HTTPException(status_code=409, detail=detail)
+        return {"result": "ok", "detail": detail}
+
+    @r.get("/api/queues")
+    async def queues() -> list[dict[str, Any]]:
+        """Live statistics per queue (OP/VC 3.1): agents logged in and available, waiting callers,
+        longest and average wait, answered vs offered, abandoned, service level."""
+        return [_json(q) for q in backend.queue_stats()]
+
+    @r.get("/api/queues/{name}/waiting")
+    async def waiting(name: str) -> list[dict[str, Any]]:
+        """Waiting callers in order, with their wait and the agents whose phone rings for them."""
+        rows = backend.waiting(name)
+        if rows is None:
+            raise HTTPException(status_code=404, detail=f"no queue {name!r}")
+        return [_json(w) for w in rows]
+
+    @r.get("/api/agents")
+    async def agents() -> list[dict[str, Any]]:
+        return [_json(a) for a in backend.agents()]
+
+    @r.get("/api/agents/{ext}")
+    async def agent(ext: str) -> dict[str, Any]:
+        found = backend.agent(ext)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"{ext} is not an agent")
+        return _json(found)
+
+    @r.get("/api/agents/{ext}/why-not")
+    async def why_not(ext: str, queue: Annotated[str | None, Query()] = None) -> dict[str, str]:
+        """Why the agent gets no queue calls right now, in words ("paused (lunch) since 12:03")."""
+        agent_or_404(ext)
+        return {"agent": ext, "why": backend.why_not(ext, queue)}
+
+    @r.post("/api/agents/{ext}/login")
+    async def login(ext: str, body: QueueChoice) -> dict[str, str]:
+        agent_or_404(ext)
+        return run(ev.Login(ext, body.queue, body.by))
+
+    @r.post("/api/agents/{ext}/logout")
+    async def logout(ext: str, body: QueueChoice) -> dict[str, str]:
+        agent_or_404(ext)
+        return run(ev.Logout(ext, body.queue, body.by))
+
+    @r.put("/api/agents/{ext}/status")
+    async def status(ext: str, body: StatusChange) -> dict[str, str]:
+        agent_or_404(ext)
+        return run(ev.SetStatus(ext, Chosen(body.status), body.reason, body.by))
+
+    @r.put("/api/agents/{ext}/wrapup")
+    async def wrapup(ext: str, body: WrapupChange) -> dict[str, str]:
+        agent_or_404(ext)
+        return run(ev.SetWrapup(ext, body.on))
+
+    @r.post("/api/agents/{ext}/disposition")
+    async def disposition(ext: str, body: Disposition) -> dict[str, str]:
+        agent_or_404(ext)
+        return run(ev.SetDisposition(ext, body.code, body.call_id))
+
+    @r.post("/api/agents/{ext}/cherry-pick")
+    async def cherry_pick(ext: str, body: CherryPick) -> dict[str, str]:
+        """Take this waiting caller now, from any queue the agent may see (OP 2.1.2)."""
+        agent_or_404(ext)
+        return run(ev.CherryPick(ext, body.call_id))
+
+    return r

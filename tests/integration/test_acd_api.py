@@ -1,0 +1,94 @@
+"""The contact-center API with the real Daemon: queues, agents, login/logout, status, why-not."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_history_api import ROOT, DaemonNet, phones
+
+from pbx.app import Daemon
+
+H = {"Authorization": "Bearer demo-token-change-me"}
+
+
+@pytest.fixture
+def dnet(tmp_path: Path) -> Iterator[DaemonNet]:
+    n = DaemonNet(Daemon(ROOT / "config", tmp_path))
+    yield n
+    n.close()
+
+
+def call(
+    net: DaemonNet, method: str, url: str, body: Any = None, headers: dict[str, str] = H
+) -> httpx.Response:
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=net.app), base_url="http://t") as c:
+            return await c.request(method, url, json=body, headers=headers)
+
+    return asyncio.run(go())
+
+
+def agent(net: DaemonNet, ext: str) -> dict[str, Any]:
+    r = call(net, "GET", f"/api/agents/{ext}")
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_queues_and_agents_are_listed(dnet: DaemonNet) -> None:
+    qs = call(dnet, "GET", "/api/queues").json()
+    assert {q["name"] for q in qs} == {"Algemeen", "Urgent", "Intercollegiaal"}
+    assert all(q["logged_in"] == 0 and q["waiting"] == 0 for q in qs)
+    names = {a["ext"] for a in call(dnet, "GET", "/api/agents").json()}
+    assert {"201", "202", "203", "204", "205"} <= names
+    assert call(dnet, "GET", "/api/queues/Algemeen/waiting").json() == []
+    assert call(dnet, "GET", "/api/queues/nope/waiting").status_code == 404
+
+
+def test_login_status_why_not_and_logout(dnet: DaemonNet) -> None:
+    phones(dnet)  # 201 and 202 registered: reachable
+    assert call(dnet, "GET", "/api/agents/202/why-not").json()["why"] == "not logged in to any queue"
+    r = call(dnet, "POST", "/api/agents/202/login", {"queue": "Algemeen"})
+    assert r.status_code == 200, r.text
+    a = agent(dnet, "202")
+    assert a["queues"] == ["Algemeen"] and a["reachable"] and a["status"] == "available"
+    r = call(dnet, "PUT", "/api/agents/202/status", {"status": "paused", "reason": None})
+    assert r.status_code == 200, r.text
+    assert agent(dnet, "202")["status"] == "paused"
+    assert call(dnet, "GET", "/api/agents/202/why-not").json()["why"].startswith("paused")
+    assert call(dnet, "POST", "/api/agents/202/logout", {}).status_code == 200
+    assert agent(dnet, "202")["queues"] == []
+    stats = {q["name"]: q for q in call(dnet, "GET", "/api/queues").json()}
+    assert stats["Algemeen"]["logged_in"] == 0
+
+
+def test_unregistered_agent_is_unreachable(dnet: DaemonNet) -> None:
+    call(dnet, "POST", "/api/agents/204/login", {})
+    a = agent(dnet, "204")
+    assert not a["reachable"] and a["status"] == "unreachable"
+    assert call(dnet, "GET", "/api/agents/204/why-not").json()["why"] == "phone not registered"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status"),
+    [
+        ("GET", "/api/agents/299", None, 404),
+        ("POST", "/api/agents/299/login", {}, 404),
+        ("POST", "/api/agents/202/login", {"queue": "Algemeen", "x": 1}, 422),
+        ("PUT", "/api/agents/202/status", {"status": "sleeping"}, 422),
+        ("POST", "/api/agents/202/login", {"queue": "Nope"}, 409),
+    ],
+    ids=["unknown agent", "unknown agent login", "unknown key", "bad status", "not a queue"],
+)
+def test_bad_requests(dnet: DaemonNet, method: str, url: str, body: Any, status: int) -> None:
+    r = call(dnet, method, url, body)
+    assert r.status_code == status, r.text
+    assert r.json().get("detail")
+
+
+def test_needs_the_token(dnet: DaemonNet) -> None:
+    assert call(dnet, "GET", "/api/queues", headers={}).status_code == 401
