@@ -21,6 +21,7 @@ from pbx import log
 from pbx.acd import effects as acd_fx
 from pbx.acd import views as acd_views
 from pbx.acd.events import AcdInput
+from pbx.acd_metrics import acd_metrics
 from pbx.api.app import BadParameter, NoDialplan, create_app
 from pbx.api.schemas import (
     Ban,
@@ -94,7 +95,13 @@ class Daemon:
         self.driver.execute(self.core.restore_acd(agents, self.clock.now(), self.clock.wall()))
         logger.info("agents_restored", stored=len(agents))
         self.transports: list[UdpTransport | TcpTransport] = []
-        self.collector = PbxCollector(self.core.stats, self._gauges, self._counters, self.call_stats)
+        self.collector = PbxCollector(
+            self.core.stats,
+            self._gauges,
+            self._counters,
+            self.call_stats,
+            extra=lambda: acd_metrics(self.core.acd, self.clock.now()),
+        )
         self.registry = make_registry(self.collector)
         self.token = self.config.api.token
         self._ready = False

@@ -3,7 +3,7 @@ time, so nothing on the SIP hot path touches prometheus_client."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -19,12 +19,18 @@ CALL_RESULTS = ("answered", "no_answer", "busy", "cancelled", "declined", "faile
 
 class PbxCollector:
     def __init__(
-        self, stats: Stats, gauges: Snapshot, counters: Snapshot, calls: CallStats | None = None
+        self,
+        stats: Stats,
+        gauges: Snapshot,
+        counters: Snapshot,
+        calls: CallStats | None = None,
+        extra: Callable[[], Iterable[Metric]] | None = None,
     ) -> None:
         self.stats = stats
         self.gauges = gauges
         self.counters = counters
         self.calls = calls
+        self.extra = extra  # more families (the ACD's, per queue and status)
 
     def collect(self) -> Iterator[Metric]:
         s = self.stats
@@ -71,6 +77,8 @@ class PbxCollector:
             yield CounterMetricFamily(f"pbx_{name}", name.replace("_", " "), value=value)
         for name, value in sorted(self.gauges().items()):
             yield GaugeMetricFamily(f"pbx_{name}", name.replace("_", " "), value=value)
+        if self.extra is not None:
+            yield from self.extra()
 
 
 def call_metrics(calls: CallStats) -> Iterator[Metric]:

@@ -92,3 +92,13 @@ def test_bad_requests(dnet: DaemonNet, method: str, url: str, body: Any, status:
 
 def test_needs_the_token(dnet: DaemonNet) -> None:
     assert call(dnet, "GET", "/api/queues", headers={}).status_code == 401
+
+
+def test_queue_metrics(dnet: DaemonNet) -> None:
+    phones(dnet)
+    call(dnet, "POST", "/api/agents/202/login", {"queue": "Algemeen"})
+    text = call(dnet, "GET", "/metrics").text
+    assert 'pbx_queue_waiting{queue="Algemeen"} 0.0' in text
+    assert 'pbx_queue_agents_logged_in{queue="Algemeen"} 1.0' in text
+    assert 'pbx_queue_agents{queue="Algemeen",status="available"} 1.0' in text
+    assert 'pbx_queue_answered_total{queue="Urgent"} 0.0' in text
