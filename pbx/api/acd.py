@@ -123,14 +123,17 @@ def acd_router(backend: AcdBackend, authed: Any) -> APIRouter:
         return {"agent": ext, "why": backend.why_not(ext, queue)}
 
     @r.post("/api/agents/{ext}/login")
-    async def login(ext: str, body: QueueChoice) -> dict[str, str]:
+    async def login(ext: str, body: QueueChoice | None = None) -> dict[str, str]:
+        """Log in to one queue, or (no body) to all the agent's queues."""
         agent_or_404(ext)
-        return run(ev.Login(ext, body.queue, body.by))
+        choice = body or QueueChoice()
+        return run(ev.Login(ext, choice.queue, choice.by))
 
     @r.post("/api/agents/{ext}/logout")
-    async def logout(ext: str, body: QueueChoice) -> dict[str, str]:
+    async def logout(ext: str, body: QueueChoice | None = None) -> dict[str, str]:
         agent_or_404(ext)
-        return run(ev.Logout(ext, body.queue, body.by))
+        choice = body or QueueChoice()
+        return run(ev.Logout(ext, choice.queue, choice.by))
 
     @r.put("/api/agents/{ext}/status")
     async def status(ext: str, body: StatusChange) -> dict[str, str]:

@@ -44,6 +44,11 @@ _PRETTY = {
     "rack": "RAck",
     "rseq": "RSeq",
     "p-asserted-identity": "P-Asserted-Identity",
+    # the PBX's own headers, written as the docs and consoles spell them
+    "x-pbx-queue": "X-PBX-Queue",
+    "x-pbx-queue-name": "X-PBX-Queue-Name",
+    "x-pbx-did": "X-PBX-DID",
+    "x-pbx-number-entry": "X-PBX-Number-Entry",
 }
 
 

@@ -187,6 +187,38 @@ class MediaUA:
             head = struct.pack("!BBHII", 0x80, 0, 500 + k // 160, 16000 + k, 0x4321)
             self.rtp.sendto(head + audio[k : k + 160], (self.pbx[0], self.media_port))
 
+    def answer_reinvite(self, timeout: float) -> bytes:
+        """Wait for the PBX's re-INVITE (joining us to someone), answer it with our SDP, take the ACK.
+        RTP that arrives meanwhile is kept."""
+        self.rtp.setblocking(False)
+        end = time.monotonic() + timeout
+        data = b""
+        self.sip.setblocking(False)
+        while time.monotonic() < end:
+            self._drain_rtp()
+            try:
+                data = self.sip.recv(65535)
+            except BlockingIOError:
+                self._wait_readable(0.05)
+                continue
+            if data.startswith(b"INVITE "):
+                break
+        self.sip.setblocking(True)
+        if not data.startswith(b"INVITE "):
+            raise TimeoutError(f"{self.user}: no re-INVITE within {timeout} s")
+        text = data.decode()
+        via = re.findall(r"^Via: .*$", text, re.M | re.I)
+        frm = re.search(r"^From: .*$", text, re.M | re.I)
+        to = re.search(r"^To: .*$", text, re.M | re.I)
+        cseq = re.search(r"^CSeq: .*$", text, re.M | re.I)
+        assert frm and to and cseq
+        body = self.sdp().replace("o=ua 1 1", "o=ua 1 2")
+        self._send("SIP/2.0 200 OK\n" + "\n".join(via) + f"\n{frm[0]}\n{to[0]}\nCall-ID: {self.call_id}\n"
+                   f"{cseq[0]}\nContact: <sip:{self.user}@{self.host}:{self.port}>\nContent-Type: application/sdp\n"
+                   f"Content-Length: {_crlf_len(body)}\n\n{body}")  # fmt: skip
+        self._recv(timeout, "ACK ")
+        return data
+
     def hang_up(self, timeout: float = 5.0) -> None:
         self.cseq += 1
         self._in_dialog("BYE", self.cseq)
