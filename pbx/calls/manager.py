@@ -38,6 +38,7 @@ from pbx.calls.appcall import AppCall, AppFlow
 from pbx.calls.call import (
     ALLOW,
     Call,
+    CallAnswered,
     CallEnded,
     CallRejected,
     CallStarted,
@@ -366,8 +367,23 @@ class CallManager:
 
     def emit(self, event: object) -> None:
         self._out.append(event)
-        if isinstance(event, CallEnded) and self.queues is not None and event.call_id in self.queues.joined:
+        if self.queues is None:
+            return
+        if isinstance(event, CallEnded) and self.queues.is_tracked(event.call_id):
             self.queues.call_ended(event.call_id, *self.step_time)  # the agent's wrap-up starts
+        elif isinstance(event, CallAnswered) and event.call_id not in self.queues.joined:
+            self._agents_busy(event.call_id)
+
+    def _agents_busy(self, call_id: str) -> None:
+        """Agents on an answered call the ACD did not offer (direct, outbound, click-to-dial)."""
+        call = self._calls.get(call_id)
+        if call is None or call.winner is None or self.queues is None:
+            return
+        callee = self.hotdesk.user_on(call.winner.peer_name) if self.hotdesk is not None else None
+        parties = [(call.caller, "outbound", call.callee)]
+        if callee is not None:
+            parties.append((callee, "inbound", call.caller))
+        self.queues.direct_call(call_id, parties, *self.step_time)
 
     def _reply(self, req: Request, status: int, now: float, reason: str | None = None) -> None:
         tag = None if status == 100 else secrets.token_hex(6)

@@ -101,6 +101,7 @@ class QueueCalls:
         self.waiting: dict[str, AppFlow] = {}  # call id -> the caller's application call
         self.offers: dict[tuple[str, str], OriginateFlow] = {}  # (call id, agent) -> its legs
         self.joined: dict[str, str] = {}  # call id -> agent, once connected (for wrap-up)
+        self.direct: dict[str, list[str]] = {}  # non-queue calls with agents on them
 
     # --- into the engine ---------------------------------------------------------------------------
     def handle(self, event: ev.AcdInput, now: float, wall: float) -> list[fx.Effect]:
@@ -123,6 +124,19 @@ class QueueCalls:
         agent = self.joined.pop(call_id, None)
         if agent is not None:
             self.handle(ev.CallEnded(call_id, agent), now, wall)
+        for other in self.direct.pop(call_id, []):
+            self.handle(ev.CallEnded(call_id, other), now, wall)
+
+    def direct_call(self, call_id: str, parties: list[tuple[str, str, str]], now: float, wall: float) -> None:
+        """A call the ACD did not offer was answered: (agent, direction, other number) for every
+        agent on it, so the engine counts them busy (and starts wrap-up after, if configured)."""
+        agents = [a for a, _, _ in parties if a in self.engine.agents]
+        if not agents or call_id in self.joined:
+            return
+        self.direct[call_id] = agents
+        for agent, direction, number in parties:
+            if agent in self.engine.agents:
+                self.handle(ev.AgentCallStarted(agent, call_id, direction, number), now, wall)
 
     # --- out of the engine ---------------------------------------------------------------------------
     def carry_out(self, effects: list[fx.Effect], now: float, wall: float) -> None:
@@ -174,6 +188,9 @@ class QueueCalls:
         self.waiting.pop(o.call_id, None)
         self.joined[o.call_id] = o.offer_agent
         logger.info("queue_connected", call_id=o.call_id, agent=o.offer_agent)
+
+    def is_tracked(self, call_id: str) -> bool:
+        return call_id in self.joined or call_id in self.direct
 
     def _announce(self, e: fx.Announce, now: float, wall: float) -> None:
         flow = self.waiting.get(e.call_id)

@@ -107,3 +107,19 @@ def test_star46_pauses_and_unpauses(net: Net) -> None:
     assert feature(net, agent, "*46") == ("paused",)
     assert status(net, "202")[0] == "paused"
     assert feature(net, agent, "*46") == ("available",)
+
+
+def test_a_direct_call_makes_the_agent_busy_for_the_acd(net: Net) -> None:
+    caller, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    caller.register()
+    agent.register()
+    feature(net, agent, "*45")
+    inv = caller.dial("202")  # not through a queue
+    binv = agent.take_req("INVITE")
+    agent.reply(binv, 200, SDP_B)
+    agent.take_req("ACK")
+    d = caller.ack(inv, caller.take_resp(200))
+    assert status(net, "202")[1] == "on_call"  # no queue call is offered meanwhile
+    caller.request(d, "BYE")
+    agent.reply(agent.take_req("BYE"), 200)
+    assert status(net, "202")[1] in ("idle", "wrapup")
