@@ -107,15 +107,16 @@ class Headers:
 
     A parsed message is looked up by name a dozen times (Via, CSeq, Call-ID, Contact, ...), so the
     index pays for itself at once; a message we build and only render never builds it. The index
-    holds only strings (the first value of each name) and a flag for repeated names, so the
-    garbage collector does not track it: a server transaction keeps its request for 32 s, and
-    tens of thousands of live messages must not mean hundreds of thousands of tracked objects.
+    holds only strings (the first value of each name) and a flag for repeated names, and the
+    pairs are a tuple, rebuilt on change (messages are built once and rarely edited): the garbage
+    collector stops tracking both. A server transaction keeps its request and response for 32 s,
+    and tens of thousands of live messages must not mean hundreds of thousands of tracked objects.
     """
 
     __slots__ = ("_dup", "_first", "_items")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
-        self._items: list[tuple[str, str]] = list(items)
+        self._items: tuple[tuple[str, str], ...] = tuple(items)
         self._first: dict[str, str] | None = None
         self._dup = False  # some name occurs more than once: get_all/count scan the list
 
@@ -168,7 +169,7 @@ class Headers:
         return name in first
 
     def add(self, name: str, value: str) -> None:
-        self._items.append((name, value))
+        self._items += ((name, value),)
         first = self._first
         if first is not None:
             if name in first:
@@ -177,27 +178,28 @@ class Headers:
                 first[name] = value
 
     def prepend(self, name: str, value: str) -> None:
-        self._items.insert(0, (name, value))
+        self._items = ((name, value), *self._items)
         self._first = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every value of `name` with one value, at the first one's place."""
         self._first = None
-        for i, (k, _) in enumerate(self._items):
+        items = self._items
+        for i, (k, _) in enumerate(items):
             if k == name:
-                self._items[i] = (name, value)
-                self._items[i + 1 :] = [kv for kv in self._items[i + 1 :] if kv[0] != name]
+                rest = tuple(kv for kv in items[i + 1 :] if kv[0] != name)
+                self._items = (*items[:i], (name, value), *rest)
                 return
-        self._items.append((name, value))
+        self._items = (*items, (name, value))
 
     def remove(self, name: str) -> None:
-        self._items = [kv for kv in self._items if kv[0] != name]
+        self._items = tuple(kv for kv in self._items if kv[0] != name)
         self._first = None
 
     def remove_first(self, name: str) -> None:
         for i, (k, _) in enumerate(self._items):
             if k == name:
-                del self._items[i]
+                self._items = self._items[:i] + self._items[i + 1 :]
                 self._first = None
                 return
 

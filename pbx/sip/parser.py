@@ -151,7 +151,7 @@ def parse(
     if len(lines) - 1 > max_headers:
         raise SipParseError("too many headers")
     # Filled directly, index included: every message is looked up by name right away.
-    items = headers._items
+    items: list[tuple[str, str]] = []
     first: dict[str, str] = {}
     dup = False
     names = _NAMES
@@ -179,6 +179,7 @@ def parse(
             dup = True
         else:
             first[name] = value
+    headers._items = tuple(items)
     headers._first = first
     headers._dup = dup
 
