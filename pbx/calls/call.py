@@ -225,6 +225,9 @@ class Call:
     did: str | None = None  # inbound: the number the caller dialled at the carrier
     trunk: str | None = None  # the trunk the call came in from or goes out through
     hold: HoldControl | None = None  # music on hold, once someone held (pbx/calls/hold.py)
+    # a re-INVITE/UPDATE (leg, request, server key) waiting for our own re-INVITE on the other
+    # leg to get its final response (RFC 3261 14.1: one INVITE transaction at a time per dialog)
+    deferred: tuple[Leg, Request, str] | None = None
 
     def to(self, new: CallState) -> None:
         if new is self.state:
@@ -280,6 +283,10 @@ class Call:
         self.ctx.disarm(self, "session")
         if self.hold is not None:
             self.hold.close()
+        if self.deferred is not None:
+            _leg, req, key = self.deferred
+            self.deferred = None
+            self.ctx.respond(key, make_response(req, 481, extra=[("server", self.server)]), now)
         self.ctx.arm(self, "reap", now + self.ctx.timers.timeout)
         self.ctx.emit(CallEnded(self.id, reason, wall))
         logger.info("call_ended", call_id=self.id, reason=reason)
@@ -506,6 +513,16 @@ class Call:
             status = 501 if m == "INFO" else 491  # early dialogs: not relayed (see docs/calls.md)
         elif m in ("INVITE", "UPDATE") and self.reinvite_pending:
             status = 491  # 14.1: an offer is already under way in this call
+        elif m in ("INVITE", "UPDATE") and other is not None and other.offer_cseq is not None:
+            # our own re-INVITE on the other dialog (the music-on-hold offer) has no final response
+            # yet; relaying now would put a second INVITE transaction in that dialog (14.1): this
+            # one waits for it (offer_done), a further one gets 491
+            if self.deferred is None:
+                self.deferred = (leg, req, key)
+                if m == "INVITE":  # no more retransmissions from the phone meanwhile
+                    self.ctx.respond(key, make_response(req, 100, extra=[("server", self.server)]), now)
+                return
+            status = 491
         if status:
             extra = [("server", self.server)] + ([("retry-after", "1")] if status == 491 else [])
             self.ctx.respond(key, make_response(req, status, extra=extra), now)
@@ -560,6 +577,23 @@ class Call:
             p.leg.to(LegState.ENDED)  # 12.2.1.2: that dialog is gone
             self._stop_2xx(p.leg)
             self.hangup("dialog_lost", now, wall, skip=p.leg)
+
+    def offer_done(self, leg: Leg, sent: Request, status: int | None, now: float, wall: float) -> None:
+        """Our re-INVITE `sent` on `leg` got its final response (`status`; None: none came). Its
+        ACK, for a 2xx, went out in this same step; a deferred re-INVITE may go now."""
+        if status is not None and status < 200:
+            return
+        if leg.offer_cseq == sent.cseq.number:
+            leg.offer_cseq = None
+        d = self.deferred
+        if d is None:
+            return
+        self.deferred = None
+        origin, req, key = d
+        if self.state is not CallState.ANSWERED or not origin.live:
+            self.ctx.respond(key, make_response(req, 481, extra=[("server", self.server)]), now)
+            return
+        self.on_in_dialog(origin, req, key, now)
 
     def on_relay_timeout(self, p: Pending, now: float, wall: float) -> None:
         if p.answered or p.origin is None:

@@ -125,6 +125,10 @@ class Leg:
     final: int | None = None  # B: the final status of the INVITE
     ack: bytes | None = None  # B: the ACK last sent for a 2xx, re-sent on 2xx retransmissions
     unacked: Unacked | None = None  # a 2xx we keep retransmitting on this leg
+    # CSeq of our own re-INVITE in this dialog (relayed, or the music-on-hold offer) that has no
+    # final response yet: RFC 3261 14.1 allows one INVITE transaction at a time in a dialog, so
+    # another re-INVITE for this leg waits (Call.on_in_dialog, Call.offer_done)
+    offer_cseq: int | None = None
 
     def to(self, new: LegState) -> None:
         if new is self.state:

@@ -350,6 +350,8 @@ class CallManager:
         p.call.client_keys.add(key)
         if p.kind == "invite":
             p.leg.invite_key = key
+        elif p.kind in ("relay", "moh") and p.sent.method == "INVITE":
+            p.leg.offer_cseq = p.sent.cseq.number  # 14.1: one re-INVITE at a time (Call.offer_done)
         self._add(effects)
 
     def respond(self, key: str, resp: Response, now: float) -> None:
@@ -698,6 +700,9 @@ class CallManager:
                 leg.to(LegState.ENDED)
             elif p.kind == "relay":
                 call.on_relay_timeout(p, now, wall)
+        if p.kind in ("relay", "moh") and p.sent.method == "INVITE":
+            status = ev.response.status if isinstance(ev, ResponseReceived) else None
+            call.offer_done(leg, p.sent, status, now, wall)
         self._collect(call)
         return self._take()
 
