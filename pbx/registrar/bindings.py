@@ -115,13 +115,18 @@ class Bindings:
 
     def current(self, aor: str) -> list[Binding]:
         """Every stored binding of an AOR in refresh order (oldest first), expired or not."""
-        return list(self._aors.get(aor, {}).values())
+        c = self._aors.get(aor)
+        return list(c.values()) if c else []
 
     def lookup(self, aor: str, now: float) -> list[Binding]:
         """Unexpired bindings of an AOR, highest q first, then most recently refreshed first."""
-        live = [b for b in self._aors.get(aor, {}).values() if b.expires_at > now]
-        live.reverse()
-        live.sort(key=lambda b: -(b.q if b.q is not None else 1.0))
+        c = self._aors.get(aor)
+        if not c:
+            return []
+        live = [b for b in c.values() if b.expires_at > now]
+        if len(live) > 1:
+            live.reverse()
+            live.sort(key=lambda b: -(b.q if b.q is not None else 1.0))
         return live
 
     def all(self, now: float) -> list[Binding]:

@@ -156,14 +156,13 @@ def parse(
     dup = False
     names = _NAMES
     for line in lines[1:]:
-        colon = line.find(":")
-        if colon <= 0:
+        raw, colon, value = line.partition(":")
+        if not raw or not colon:
             raise SipParseError(f"header line without a name: {line[:40]!r}")
-        raw = line[:colon]
         name = names.get(raw)
         if name is None:
             name = _header_name(raw)
-        value = line[colon + 1 :].strip(" \t")
+        value = value.strip(" \t")
         if name in LIST_HEADERS:
             if "," in value:
                 for v in split_list(value):
