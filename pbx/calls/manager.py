@@ -54,7 +54,7 @@ from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
 from pbx.hotdesk.core import HotdeskCore
 from pbx.ivr.hotdesk import HotdeskProgram
-from pbx.ivr.program import Announcement, Hangup, Menu, Play, Program
+from pbx.ivr.program import Announcement, Hangup, Menu, NumberEntry, Play, Program
 from pbx.media.effects import DigitReceived, MediaEvent, PlayDone
 from pbx.media.ports import PortPool, PortsExhausted
 from pbx.registrar.bindings import Binding
@@ -261,6 +261,13 @@ class CallManager:
         if isinstance(action, dp.Announcement):
             name = action.name
             return Answer(lambda: Announcement(name), f"announcement {name}")
+        if isinstance(action, dp.NumberEntry):
+            ne = action
+            return Answer(
+                lambda: NumberEntry(ne.prompt, ne.min_digits, ne.max_digits, validator=ne.validator,
+                                    pattern=ne.pattern, next_context=ne.next),
+                f"number entry {ne.prompt}",
+            )  # fmt: skip
         if isinstance(action, dp.Ivr):
             prompt, options = action.prompt, dict(action.options)
             return Answer(lambda: Menu(prompt, options), f"ivr {prompt}")

@@ -17,6 +17,7 @@ from pbx.dialplan.model import (
     Announcement,
     Feature,
     Ivr,
+    NumberEntry,
     Reject,
     RingDevice,
     RingQueue,
@@ -32,6 +33,7 @@ _TYPES: dict[type, str] = {
     Feature: "feature",
     Announcement: "announcement",
     Ivr: "ivr",
+    NumberEntry: "number_entry",
     ToTrunk: "trunk",
     Reject: "reject",
 }
@@ -81,6 +83,11 @@ def describe(plan: Dialplan, action: Action) -> str:
         case Ivr(prompt, options):
             choices = ", ".join(f"{digit} -> {target}" for digit, target in options)
             return f"play IVR prompt {prompt}" + (f"; {choices}" if choices else "")
+        case NumberEntry(prompt, lo, hi, validator, _pattern, nxt):
+            digits = f"{lo}" if lo == hi else f"{lo}-{hi}"
+            check = "" if validator == "none" else f", checked by {validator}"
+            then = f", then continue in {nxt}" if nxt else ", then hang up"
+            return f"ask for a number ({digits} digits{check}) with prompt {prompt}{then}"
         case ToTrunk(trunk, number):
             return f"send to trunk {trunk} as {number}"
         case Reject(status, reason):

@@ -57,6 +57,18 @@ class Ivr:
 
 
 @dataclass(frozen=True)
+class NumberEntry:
+    """Ask for a number (VC 4.3), validate it, keep it with the call, then go to `next`."""
+
+    prompt: str
+    min_digits: int
+    max_digits: int
+    validator: str  # none, luhn, elfproef
+    pattern: str | None
+    next: str | None  # context to continue in (the dialled number is routed there)
+
+
+@dataclass(frozen=True)
 class ToTrunk:
     trunk: str
     number: str  # after rewriting
@@ -68,7 +80,7 @@ class Reject:
     reason: str
 
 
-Action = RingUser | RingDevice | RingQueue | Feature | Announcement | Ivr | ToTrunk | Reject
+Action = RingUser | RingDevice | RingQueue | Feature | Announcement | Ivr | NumberEntry | ToTrunk | Reject
 
 FeatureName = Literal["hotdesk", "queue_login", "pause", "wrapup", "disposition", "pickup"]
 # (fewest, most) arguments after the code: *35*<ext>*<pin>, *45*<queue>, *46*<reason>, *48*<code>, *8<ext>
@@ -275,6 +287,28 @@ class IvrSpec(DialplanModel):
         return self
 
 
+class NumberEntrySpec(DialplanModel):
+    prompt: Name = "enter_number"
+    min: int = Field(1, ge=1, le=32)
+    max: int = Field(16, ge=1, le=32)
+    validator: Literal["none", "luhn", "elfproef"] = "none"
+    pattern: str | None = None  # a regex the whole entry must match
+    next: Name | None = None  # context to continue in; none: hang up after the confirmation
+
+    @_model_validator(mode="after")
+    def _range(self) -> Self:
+        issues: list[Issue] = []
+        if self.min > self.max:
+            issues.append((("min",), f"min {self.min} is more than max {self.max}"))
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                issues.append((("pattern",), f"not a regular expression: {exc}"))
+        raise_issues(issues)
+        return self
+
+
 ACTIONS = (
     "ring_user",
     "ring_device",
@@ -282,6 +316,7 @@ ACTIONS = (
     "feature",
     "announcement",
     "ivr",
+    "number_entry",
     "trunk",
     "reject",
     "goto",
@@ -307,6 +342,7 @@ class Rule(DialplanModel):
     feature: FeatureName | None = None
     announcement: Name | None = None
     ivr: IvrSpec | None = None
+    number_entry: NumberEntrySpec | None = None
     trunk: TrunkSpec | None = None
     reject: int | None = Field(None, ge=400, le=699)
     goto: Name | None = None
@@ -356,6 +392,9 @@ class Rule(DialplanModel):
             issues.append((("trunk", "name"), f"unknown trunk '{self.trunk.name}'"))
         if self.goto is not None and self.goto not in known.contexts:
             issues.append((("goto",), f"unknown context '{self.goto}'"))
+        if self.number_entry is not None and self.number_entry.next is not None:
+            if self.number_entry.next not in known.contexts:
+                issues.append((("number_entry", "next"), f"unknown context '{self.number_entry.next}'"))
         if self.ivr is not None:
             for digit, target in self.ivr.options.items():
                 if target not in known.contexts:

@@ -31,6 +31,7 @@ from pbx.dialplan.model import (
     Announcement,
     Feature,
     Ivr,
+    NumberEntry,
     Reject,
     RingDevice,
     RingQueue,
@@ -255,6 +256,9 @@ def _resolve(
         return Announcement(fill(spec.announcement)), ""
     if spec.ivr is not None:
         return Ivr(spec.ivr.prompt, tuple(sorted(spec.ivr.options.items()))), ""
+    if spec.number_entry is not None:
+        ne = spec.number_entry
+        return NumberEntry(ne.prompt, ne.min, ne.max, ne.validator, ne.pattern, ne.next), ""
     if spec.trunk is not None:
         number = spec.trunk.prepend + fill(spec.trunk.number)[spec.trunk.strip :]
         if number == spec.trunk.prepend:

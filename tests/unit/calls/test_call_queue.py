@@ -3,6 +3,8 @@ offered to the agent (with the queue in the INVITE), joined by re-INVITE, wrap-u
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from test_call_flows import ROOT, SDP_A, SDP_B, Net, Phone
 
@@ -10,7 +12,7 @@ from pbx.acd.views import agent_snapshot
 from pbx.config import load_config
 from pbx.core import PbxCore
 from pbx.dialplan import load_dialplans
-from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, PlayDone
+from pbx.media.effects import DigitReceived, MediaClose, MediaOpen, MediaPlay, PlayDone
 
 SDP_A2 = SDP_A.replace(b"o=a 1 1", b"o=a 1 2")
 
@@ -123,3 +125,46 @@ def test_a_direct_call_makes_the_agent_busy_for_the_acd(net: Net) -> None:
     caller.request(d, "BYE")
     agent.reply(agent.take_req("BYE"), 200)
     assert status(net, "202")[1] in ("idle", "wrapup")
+
+
+NE_PLAN = """\
+default:
+  - {match: {exact: "400"}, number_entry: {min: 9, max: 9, validator: elfproef, next: to-queue}}
+  - {match: {pattern: "_*45!"}, feature: queue_login}
+to-queue:
+  - {match: {prefix: ""}, ring_queue: Algemeen}
+"""
+
+
+@pytest.mark.parametrize(
+    ("keyed", "header"), [("111222333", "111222333;valid"), ("123456789", "123456789;invalid")]
+)
+def test_number_entry_reaches_the_agent(tmp_path: Path, keyed: str, header: str) -> None:
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "default.yaml").write_text(NE_PLAN)
+    net = Net()
+    cfg = load_config(ROOT / "config")
+    net.core = PbxCore(
+        cfg, net.clock.now(), net.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg)
+    )
+    net.core.set_local([("udp", "127.0.0.1", 5060)])
+    caller, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    caller.register()
+    agent.register()
+    feature(net, agent, "*45")
+    inv = caller.dial("400")
+    caller.ack(inv, caller.take_resp(200))
+    session = take(net, MediaOpen)[0].session
+    assert [p.prompts for p in take(net, MediaPlay)] == [("enter_number",)]
+    attempts = 0
+    while attempts < 3 and not agent.count("INVITE"):  # invalid: asked again (3 tries), then passed on
+        attempts += 1
+        for d in keyed:
+            media(net, DigitReceived(session, d, "rfc4733"))
+        plays = take(net, MediaPlay)
+        for p in plays:
+            media(net, PlayDone(session, p.play_id))
+    offer = agent.take_req("INVITE")
+    assert offer.headers.get("x-pbx-number-entry") == header
+    assert offer.headers.get("x-pbx-queue") == "Algemeen"
+    assert attempts == (1 if header.endswith(";valid") else 3)

@@ -125,7 +125,7 @@ def rules(*lines: str) -> str:
         (
             rules("- name: nothing to do", '  match: {exact: "1"}'),
             "dp/d.yaml:2: default[0]: a rule needs one action: ring_user, ring_device, ring_queue, feature, "
-            "announcement, ivr, trunk, reject, goto",
+            "announcement, ivr, number_entry, trunk, reject, goto",
         ),
         (
             rules('- match: {exact: "1"}', '  ring_user: "201"', "  reject: 404"),
@@ -230,7 +230,7 @@ def test_every_problem_in_file_order(problems: Load) -> None:
         "dp/a.yaml:2: default[0].ring_user: unknown user '209'",
         "dp/a.yaml:3: default[1].goto: unknown context 'nowhere'",
         "dp/b.yaml:2: x[0]: a rule needs one action: ring_user, ring_device, ring_queue, feature, "
-        "announcement, ivr, trunk, reject, goto",
+        "announcement, ivr, number_entry, trunk, reject, goto",
     ]
 
 
@@ -243,3 +243,17 @@ def test_missing_directory(tmp_path: Path) -> None:
 def test_empty_directory_is_an_empty_plan(tmp_path: Path) -> None:
     cfg = Config.model_validate({"api": {"token": "test-token"}})
     assert load_dialplans(tmp_path, cfg).contexts == {}
+
+
+def test_number_entry_checks(tmp_path: Path) -> None:
+    d = tmp_path / "dp"
+    d.mkdir()
+    (d / "n.yaml").write_text(
+        "default:\n"
+        "  - match: {exact: '1'}\n"
+        "    number_entry: {min: 9, max: 3, next: nowhere, pattern: '(('}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_dialplans(d, CONFIG)
+    text = str(err.value)
+    assert "min 9 is more than max 3" in text and "not a regular expression" in text
