@@ -18,6 +18,7 @@ from typing import Any
 from pbx import log
 from pbx.acd.engine import AcdEngine
 from pbx.acd.events import AcdInput, AgentReachability
+from pbx.acd.reconcile import AgentTruth, Truth, reconcile
 from pbx.calls.manager import CallInfo, CallManager, Reject
 from pbx.calls.queues import QueueCalls
 from pbx.config import Config
@@ -58,6 +59,7 @@ from pbx.trunks.registration import TrunkRegistrations
 logger = log.get("pbx.core")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+RECONCILE_EVERY = 30.0  # seconds between ACD reconciler runs (drift repair, issue 7)
 Effect = Any  # Send | PersistBinding | DeleteBinding | ... (frozen dataclasses)
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY"
@@ -140,6 +142,7 @@ class PbxCore:
             self.acd = AcdEngine(config, random.Random(), now)
             self.queues = QueueCalls(self.b2bua, self.acd)
             self.b2bua.queues = self.queues
+            self._reconcile_at = now + RECONCILE_EVERY
             self._registered: set[str] = set()  # devices with a live binding (hotdesk needs changes)
         else:
             # Bindings, bans and live transactions survive a reload; settings change in place.
@@ -419,6 +422,7 @@ class PbxCore:
     def next_deadline(self) -> float | None:
         parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs, self.hotdesk, self.acd)
         ds = [d for d in (p.next_deadline() for p in parts) if d is not None]
+        ds.append(self._reconcile_at)
         return min(ds) if ds else None
 
     def on_timer(self, now: float, wall: float) -> list[Effect]:
@@ -442,9 +446,39 @@ class PbxCore:
         out += self._sync_agents(_hotdesk_users(hd), now, wall)
         self.b2bua.step_time = (now, wall)
         self.queues.carry_out(self.acd.on_timer(now, wall), now, wall)
+        if now >= self._reconcile_at:
+            self._reconcile_at = now + RECONCILE_EVERY
+            self.queues.carry_out(reconcile(self.acd, self._acd_truth(now), now, wall), now, wall)
         out += self.b2bua.take_effects()
         self.guard.on_timer(now)
         return out
+
+    def _acd_truth(self, now: float) -> Truth:
+        """What really is, for the reconciler: registrations, answered calls, ringing offers."""
+        dialogs: dict[str, set[str]] = {}
+        for info in self.b2bua.snapshot(now):
+            if info.state != "answered":
+                continue
+            call = self.b2bua.call(info.call_id)
+            parties = {info.caller}
+            if call is not None and call.winner is not None:
+                callee = self.hotdesk.user_on(call.winner.peer_name)
+                if callee is not None:
+                    parties.add(callee)
+            for user in parties & self.acd.agents.keys():
+                dialogs.setdefault(user, set()).add(info.call_id)
+        ringing: dict[str, set[str]] = {}
+        for call_id, agent in self.queues.offers:
+            ringing.setdefault(agent, set()).add(call_id)
+        agents = {
+            ext: AgentTruth(
+                any(self.registrar.bindings.lookup(d, now) for d in self.hotdesk.devices_of(ext)),
+                frozenset(dialogs.get(ext, ())),
+                frozenset(ringing.get(ext, ())),
+            )
+            for ext in self.acd.agents
+        }
+        return Truth(agents, frozenset(self.queues.waiting))
 
     def _sync_agents(self, users: set[str] | None, now: float, wall: float) -> list[Effect]:
         """Tell the ACD which agents have a registered phone (all of them when `users` is None)."""

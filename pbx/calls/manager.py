@@ -1081,6 +1081,9 @@ class CallManager:
     def count(self) -> int:
         return len(self._calls)
 
+    def call(self, call_id: str) -> Call | None:
+        return self._calls.get(call_id)
+
     def _emit_rejected(self, req: Request, caller: Caller, dialled: str, status: int, wall: float,
                        direction: str | None = None) -> None:  # fmt: skip
         """A call refused before any phone rang still belongs in the caller's history."""

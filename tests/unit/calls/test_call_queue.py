@@ -168,3 +168,18 @@ def test_number_entry_reaches_the_agent(tmp_path: Path, keyed: str, header: str)
     assert offer.headers.get("x-pbx-number-entry") == header
     assert offer.headers.get("x-pbx-queue") == "Algemeen"
     assert attempts == (1 if header.endswith(";valid") else 3)
+
+
+def test_the_reconciler_frees_an_agent_stuck_on_a_call_that_does_not_exist(net: Net) -> None:
+    from pbx.acd.events import AgentCallStarted
+
+    agent = Phone(net, "202", 5072)
+    agent.register()
+    feature(net, agent, "*45")
+    net.core.acd.handle(
+        AgentCallStarted("202", "ghost", "inbound", "0612345678"), net.clock.now(), net.clock.wall()
+    )
+    assert status(net, "202")[1] == "on_call"  # a lost BYE, as FreeSWITCH mod_callcenter 2540
+    net.advance(31)
+    assert status(net, "202")[1] == "idle"
+    assert net.core.acd.repairs.get("stale_call") == 1
