@@ -32,6 +32,8 @@ class AcdBackend(Protocol):
 
     def acd_command(self, command: ev.AcdInput) -> tuple[bool, str]: ...
 
+    def hotdesk_logout(self, user: str) -> str: ...
+
 
 class QueueChoice(BaseModel):
     model_config = {"extra": "forbid"}
@@ -149,6 +151,17 @@ def acd_router(backend: AcdBackend, authed: Any) -> APIRouter:
     async def disposition(ext: str, body: Disposition) -> dict[str, str]:
         agent_or_404(ext)
         return run(ev.SetDisposition(ext, body.code, body.call_id))
+
+    @r.delete("/api/agents/{ext}/session")
+    async def end_session(ext: str, phone: Annotated[bool, Query()] = False) -> dict[str, str]:
+        """Log out of the console (OP 4, VC 6): out of every queue and, with `phone=true`, also
+        hotdesk-logged-out of the phone."""
+        agent_or_404(ext)
+        ok, detail = backend.acd_command(ev.Logout(ext, None))
+        out = {"queues": "logged_out" if ok else detail}
+        if phone:
+            out["phone"] = backend.hotdesk_logout(ext)
+        return out
 
     @r.post("/api/agents/{ext}/cherry-pick")
     async def cherry_pick(ext: str, body: CherryPick) -> dict[str, str]:

@@ -102,3 +102,17 @@ def test_queue_metrics(dnet: DaemonNet) -> None:
     assert 'pbx_queue_agents_logged_in{queue="Algemeen"} 1.0' in text
     assert 'pbx_queue_agents{queue="Algemeen",status="available"} 1.0' in text
     assert 'pbx_queue_answered_total{queue="Urgent"} 0.0' in text
+
+
+def test_console_logout_with_and_without_the_phone(dnet: DaemonNet) -> None:
+    phones(dnet)
+    call(dnet, "POST", "/api/hotdesk/login", {"user": "203", "device": "201"})
+    call(dnet, "POST", "/api/agents/203/login", {})
+    r = call(dnet, "DELETE", "/api/agents/203/session")
+    assert r.status_code == 200 and r.json() == {"queues": "logged_out"}
+    assert agent(dnet, "203")["queues"] == []
+    assert dnet.daemon.core.hotdesk.user_on("201") == "203"  # the phone stays
+    call(dnet, "POST", "/api/agents/203/login", {})
+    r = call(dnet, "DELETE", "/api/agents/203/session?phone=true")
+    assert r.json() == {"queues": "logged_out", "phone": "logged_out"}
+    assert dnet.daemon.core.hotdesk.user_on("201") == "201"
