@@ -19,7 +19,7 @@ from typing import Any
 from pbx.history.model import Cursor, HistoryRow
 
 # One encoder for every row: json.dumps with non-default arguments builds a new one per call.
-_JSON = json.JSONEncoder(separators=(",", ":"))
+_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)  # rows are plain trees
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
