@@ -33,7 +33,7 @@ tools-bench:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check pbx tests scripts/gen-config scripts/bench
+	$(BIN)/ruff check pbx tests scripts/gen-config scripts/bench scripts/bench-media
 	$(BIN)/ruff format --check pbx tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -47,6 +47,8 @@ test: $(STAMP) tools lint
 
 bench: $(STAMP) tools-bench
 	scripts/in-netns $(BIN)/python scripts/bench
+	scripts/in-netns $(BIN)/python scripts/bench-media
+	$(BIN)/python scripts/bench-acd
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

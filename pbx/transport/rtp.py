@@ -43,6 +43,9 @@ from pbx.media.rtp import RtpError, build_sender_report, parse_rtp
 logger = log.get("pbx.media")
 
 RTCP_INTERVAL = 5.0
+# Frames due within this much of a tick go out in that tick: streams that started a few ms apart
+# share timer wake-ups instead of each costing one (a frame leaves at most 2 ms early).
+BATCH = 0.002
 
 
 class PromptSource(Protocol):
@@ -211,8 +214,12 @@ class MediaEngine:
         self._timer = self._timer_at = None
         now = self.clock.now()
         wall = self.clock.wall()
+        horizon = now + BATCH
         for s in list(self.sessions.values()):
-            packets, finished = s.stream.tick(now)
+            due = s.stream.next_deadline()
+            if due is None or due > horizon:
+                continue
+            packets, finished = s.stream.tick(horizon)
             if packets:
                 self._send(s, packets)
                 if now - s.last_sr >= RTCP_INTERVAL:
