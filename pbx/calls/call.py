@@ -513,6 +513,8 @@ class Call:
             status = 501 if m == "INFO" else 491  # early dialogs: not relayed (see docs/calls.md)
         elif m in ("INVITE", "UPDATE") and self.reinvite_pending:
             status = 491  # 14.1: an offer is already under way in this call
+        elif m in ("INVITE", "UPDATE") and leg.offer_cseq is not None:
+            status = 491  # 14.2 glare: our own re-INVITE in this very dialog is under way
         elif m in ("INVITE", "UPDATE") and other is not None and other.offer_cseq is not None:
             # our own re-INVITE on the other dialog (the music-on-hold offer) has no final response
             # yet; relaying now would put a second INVITE transaction in that dialog (14.1): this

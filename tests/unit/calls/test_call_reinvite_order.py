@@ -91,3 +91,19 @@ def test_hanging_up_while_a_resume_waits_answers_it() -> None:
     b.take_resp(200)
     assert a.take_resp(481).cseq.number == resume.cseq.number
     a.take_req("BYE")
+
+
+def test_glare_in_the_held_partys_dialog_gets_491() -> None:
+    # 14.2: B's own re-INVITE crosses the PBX's music offer in B's dialog: B gets 491 and
+    # answers the PBX's offer as usual
+    net = Net()
+    a, b, da, db = connected(net)
+    hold = a.request(da, "INVITE", HOLD_A)
+    a.take_resp(200)
+    a.ack_dialog(da, hold.cseq.number)
+    offer = b.take_req("INVITE")
+    mine = b.request(db, "INVITE", SDP_B)
+    assert b.take_resp(491).cseq.number == mine.cseq.number
+    assert a.count("INVITE") == 0
+    b.reply(offer, 200, RECV_B)
+    assert b.take_req("ACK").cseq.number == offer.cseq.number
