@@ -281,6 +281,14 @@ def test_reinvite_without_sdp(line: Line, tmp_path: Path) -> None:
     assert_pbx_done(line, 3, Counter({"caller_hangup": 3}))
 
 
+def test_update_is_relayed_and_answered(line: Line, tmp_path: Path) -> None:
+    # UPDATE with SDP (sendonly) during the call: relayed into the callee's dialog, its 200
+    # (recvonly) back to the caller; with music on hold on, the PBX still relays an UPDATE
+    out = call(line, tmp_path, "update", calls=3)
+    assert_clean(out, 3)
+    assert_pbx_done(line, 3, Counter({"caller_hangup": 3}))
+
+
 def test_bye_from_the_callee(line: Line, tmp_path: Path) -> None:
     out = call(line, tmp_path, "callee_bye", calls=3)
     assert_clean(out, 3)
