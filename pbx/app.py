@@ -94,6 +94,8 @@ class Daemon:
         agents = self.store.load("acd_agent")
         self.driver.execute(self.core.restore_acd(agents, self.clock.now(), self.clock.wall()))
         logger.info("agents_restored", stored=len(agents))
+        callbacks = self.store.load("callback")
+        self.driver.execute(self.core.restore_callbacks(callbacks, self.clock.now(), self.clock.wall()))
         self.transports: list[UdpTransport | TcpTransport] = []
         self.collector = PbxCollector(
             self.core.stats,
@@ -276,6 +278,22 @@ class Daemon:
             if isinstance(e, acd_fx.Confirmed) and e.agent == agent:
                 return True, e.detail
         return True, ""
+
+    def callbacks(self, number: str | None, planning: bool) -> list[dict[str, Any]]:
+        book = self.core.queues.book
+        rows = book.planning(self.clock.wall()) if planning else book.search(number)
+        return [cb.record() for cb in rows]
+
+    def callback_command(self, fn: Callable[[Any, float, float], Any]) -> Any:
+        result: list[Any] = []
+
+        def step(now: float, wall: float) -> list[Any]:
+            value, effects = self.core.callback_command(fn, now, wall)
+            result.append(value)
+            return effects
+
+        self.driver.command(step)
+        return result[0]
 
     def explain(self, caller: str | None, dial: str, at: str | None, context: str | None) -> dict[str, Any]:
         plan = self.dialplan

@@ -12,7 +12,7 @@ import contextlib
 import ipaddress
 import random
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pbx import log
@@ -423,6 +423,9 @@ class PbxCore:
         parts = (self.tx, self.registrar, self.guard, self.b2bua, self.trunk_regs, self.hotdesk, self.acd)
         ds = [d for d in (p.next_deadline() for p in parts) if d is not None]
         ds.append(self._reconcile_at)
+        cb = self.queues.next_deadline(*self.b2bua.step_time)
+        if cb is not None:
+            ds.append(cb)
         return min(ds) if ds else None
 
     def on_timer(self, now: float, wall: float) -> list[Effect]:
@@ -446,6 +449,7 @@ class PbxCore:
         out += self._sync_agents(_hotdesk_users(hd), now, wall)
         self.b2bua.step_time = (now, wall)
         self.queues.carry_out(self.acd.on_timer(now, wall), now, wall)
+        self.queues.tick(now, wall)
         if now >= self._reconcile_at:
             self._reconcile_at = now + RECONCILE_EVERY
             self.queues.carry_out(reconcile(self.acd, self._acd_truth(now), now, wall), now, wall)
@@ -478,7 +482,8 @@ class PbxCore:
             )
             for ext in self.acd.agents
         }
-        return Truth(agents, frozenset(self.queues.waiting))
+        queued = {cb.id for cb in self.queues.book.items.values() if cb.queued}
+        return Truth(agents, frozenset(self.queues.waiting) | queued)
 
     def _sync_agents(self, users: set[str] | None, now: float, wall: float) -> list[Effect]:
         """Tell the ACD which agents have a registered phone (all of them when `users` is None)."""
@@ -498,6 +503,20 @@ class PbxCore:
         self.b2bua.step_time = (now, wall)
         answer = self.queues.handle(command, now, wall)
         return list(answer), self.b2bua.take_effects()
+
+    def restore_callbacks(self, records: list[dict[str, Any]], now: float, wall: float) -> list[Effect]:
+        """Call-backs from the store: open ones rejoin their queue (with their original place)."""
+        self.b2bua.step_time = (now, wall)
+        self.queues.book.restore(records)
+        self.queues.tick(now, wall)
+        return self.b2bua.take_effects()
+
+    def callback_command(self, fn: Callable[[QueueCalls, float, float], Any], now: float,
+                         wall: float) -> tuple[Any, list[Effect]]:  # fmt: skip
+        """An API command on the call-back book (schedule, cancel, retry) as one step."""
+        self.b2bua.step_time = (now, wall)
+        result = fn(self.queues, now, wall)
+        return result, self.b2bua.take_effects()
 
     def restore_acd(self, records: list[dict[str, Any]], now: float, wall: float) -> list[Effect]:
         self.b2bua.step_time = (now, wall)
@@ -623,6 +642,7 @@ class PbxCore:
             "hotdesk_logouts": float(sum(self.hotdesk.stats.logouts.values())),
             "hotdesk_pin_failures": float(self.hotdesk.limiter.failures_total),
             "hotdesk_lockouts": float(self.hotdesk.limiter.lockouts_total),
+            **{f"callbacks_{k}": float(v) for k, v in self.queues.book.counters.items()},
         }
 
 

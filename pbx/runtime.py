@@ -25,6 +25,7 @@ from typing import Protocol
 
 from pbx import log
 from pbx.acd import effects as acd_fx
+from pbx.acd.callbacks import PersistCallback
 from pbx.acd.effects import PersistAgent
 from pbx.clock import Clock
 from pbx.core import Effect, PbxCore
@@ -243,6 +244,13 @@ class Driver:
                             store.delete(HOTDESK_KIND, hd_key(e.user))
                 elif isinstance(e, HOTDESK_EVENTS):
                     _log_hotdesk(e)
+                elif isinstance(e, PersistCallback):
+                    if store is not None:
+                        if not wrote:
+                            wrote = True
+                            if not store.in_transaction:
+                                store.begin()
+                        store.put(e.kind, e.callback.id, e.callback.record(), self.clock.wall())
                 elif isinstance(e, PersistAgent):
                     if store is not None:
                         if not wrote:

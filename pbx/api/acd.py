@@ -8,6 +8,7 @@ one step like any SIP event, and the engine's own answer decides the status: `Co
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
@@ -33,6 +34,10 @@ class AcdBackend(Protocol):
     def acd_command(self, command: ev.AcdInput) -> tuple[bool, str]: ...
 
     def hotdesk_logout(self, user: str) -> str: ...
+
+    def callbacks(self, number: str | None, planning: bool) -> list[dict[str, Any]]: ...
+
+    def callback_command(self, fn: Callable[[Any, float, float], Any]) -> Any: ...
 
 
 class QueueChoice(BaseModel):
@@ -61,6 +66,17 @@ class Disposition(BaseModel):
 
     code: str = Field(min_length=1)
     call_id: str | None = None
+
+
+class CallbackRequest(BaseModel):
+    """Schedule a call-back (OP 3.6): one open call-back per number (a second one updates it)."""
+
+    model_config = {"extra": "forbid"}
+
+    number: str = Field(min_length=2, pattern=r"^\+?[0-9]+$")
+    queue: str = Field(min_length=1)
+    name: str = ""
+    at: float | None = Field(None, description="when to call back, epoch seconds; default now")
 
 
 class CherryPick(BaseModel):
@@ -151,6 +167,38 @@ def acd_router(backend: AcdBackend, authed: Any) -> APIRouter:
     async def disposition(ext: str, body: Disposition) -> dict[str, str]:
         agent_or_404(ext)
         return run(ev.SetDisposition(ext, body.code, body.call_id))
+
+    @r.get("/api/callbacks")
+    async def callbacks(
+        number: Annotated[str | None, Query(description="search: part of the number")] = None,
+        planning: Annotated[bool, Query(description="only those due from 4 h ago to 12 h ahead")] = False,
+    ) -> list[dict[str, Any]]:
+        """Call-backs with their state (open, offered, done, failed, cancelled) and attempts."""
+        return backend.callbacks(number, planning)
+
+    @r.post("/api/callbacks", status_code=201)
+    async def schedule(body: CallbackRequest) -> dict[str, Any]:
+        if body.queue not in {q["name"] for q in (_json(x) for x in backend.queue_stats())}:
+            raise HTTPException(status_code=422, detail=f"no queue {body.queue!r}")
+        cb = backend.callback_command(
+            lambda q, now, wall: q.schedule_callback(body.number, body.name, body.queue, body.at, now, wall)
+        )
+        return dict(cb.record())
+
+    @r.delete("/api/callbacks/{cb_id}", status_code=200)
+    async def cancel(cb_id: str) -> dict[str, Any]:
+        cb = backend.callback_command(lambda q, now, wall: q.cancel_callback(cb_id, now, wall))
+        if cb is None:
+            raise HTTPException(status_code=404, detail=f"no open call-back {cb_id!r}")
+        return dict(cb.record())
+
+    @r.post("/api/callbacks/{cb_id}/retry")
+    async def retry(cb_id: str) -> dict[str, Any]:
+        """A failed call-back, once more (the attempts start over)."""
+        cb = backend.callback_command(lambda q, now, wall: q.retry_callback(cb_id, now, wall))
+        if cb is None:
+            raise HTTPException(status_code=409, detail=f"{cb_id!r} is not a failed call-back")
+        return dict(cb.record())
 
     @r.delete("/api/agents/{ext}/session")
     async def end_session(ext: str, phone: Annotated[bool, Query()] = False) -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from pbx import log
 from pbx.calls.call import ALLOW, CallEnded
 from pbx.calls.leg import Leg, LegState
-from pbx.calls.queues import Enqueue, RunAcd, confirmation
+from pbx.calls.queues import Enqueue, RequestCallback, RunAcd, confirmation
 from pbx.ivr.program import Attach, Command, Emit, Goto, Hangup, Play, Program, StopPlay
 from pbx.media import sdp
 from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, MediaStopPlay, MediaUpdate
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = log.get("pbx.calls")
 
-AppCommand = Command | Enqueue | RunAcd
+AppCommand = Command | Enqueue | RunAcd | RequestCallback
 
 
 class AppState(enum.Enum):
@@ -199,6 +199,8 @@ class AppFlow:
                 self.mgr.app_goto(self, cmd.context, now, wall)
             elif isinstance(cmd, Enqueue) and self.mgr.queues is not None:
                 self.mgr.queues.enqueue(self, cmd.queue, now, wall)
+            elif isinstance(cmd, RequestCallback) and self.mgr.queues is not None:
+                self.mgr.queues.request_callback(self, cmd.queue, now, wall)
             elif isinstance(cmd, RunAcd) and self.mgr.queues is not None:
                 effects = self.mgr.queues.handle(cmd.command, now, wall)
                 agent = getattr(cmd.command, "agent", "")

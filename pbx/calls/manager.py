@@ -33,6 +33,7 @@ from pbx import dialplan as dp
 from pbx import log
 from pbx.acd import effects as acd_fx
 from pbx.acd import events as acd_ev
+from pbx.acd.callbacks import Callback
 from pbx.acd.events import AcdInput
 from pbx.calls.appcall import AppCall, AppFlow
 from pbx.calls.call import (
@@ -257,7 +258,9 @@ class CallManager:
             if self.queues is None:
                 return Reject(480, "Queue Not Available")
             queue = action.name
-            return Answer(lambda: QueueProgram(queue), f"queue {queue}")
+            q = self.config.queue(queue)
+            key = q.callback_key if q is not None else None
+            return Answer(lambda: QueueProgram(queue, key), f"queue {queue}")
         if isinstance(action, dp.Announcement):
             name = action.name
             return Answer(lambda: Announcement(name), f"announcement {name}")
@@ -821,6 +824,8 @@ class CallManager:
         self._origs.pop(o.id, None)
         if o.offer_agent is not None and self.queues is not None:
             self.queues.connected(flow)
+        if o.callback_of is not None:
+            self.callback_event(flow, "connected", now, wall)
         app = self._apps.get(o.call_id)
         if app is not None:
             app.close()  # the caller now talks to the target: the PBX's media is done
@@ -951,6 +956,41 @@ class CallManager:
             o.target_legs.append(leg)
             flow.invite(leg, list(extra), now)
         return flow
+
+    def callback_to_agent(self, cb: Callback, agent: str, now: float, wall: float) -> OriginateFlow | None:
+        """A call-back reached the head of its queue: ring the agent first (INVITE without SDP, the
+        customer's number shown), then dial the customer as if the agent did, then join them."""
+        u = self.config.user(agent)
+        devices = self.hotdesk.devices_of(agent) if self.hotdesk is not None else ()
+        if u is None or not devices:
+            return None
+        anyone = Caller("", None, "", Addr("udp", "127.0.0.1", 0))
+        contacts = [(d, b) for d, b in self.contacts(Ring(users=(agent,)), anyone, now)
+                    if self._local_for(b.target.transport)]  # fmt: skip
+        if not contacts:
+            return None
+        caller = Caller(devices[0], agent, u.name, anyone.source)
+        res = self.resolver(cb.number, caller, wall)
+        if isinstance(res, Reject | Answer):
+            return None
+        o = Originate(f"{cb.id}:{agent}", agent, cb.number, now, wall, call_id=cb.id, callback_of=cb.id)
+        for i, (dev, b) in enumerate(contacts, 1):
+            o.user_legs.append(
+                self._device_leg(f"u{i}", dev, b, cb.number, f"Terugbellen {cb.name}".strip(), agent)
+            )
+        if isinstance(res, Outbound):
+            o.direction, o.trunk = "outbound", res.trunk
+        flow = OriginateFlow(self, o)
+        flow.target = (res, caller)
+        self._origs[o.id] = flow
+        flow.start(now, wall)
+        return flow
+
+    def callback_event(self, flow: OriginateFlow, what: str, now: float | None, wall: float,
+                       reason: str = "") -> None:  # fmt: skip
+        if self.queues is not None:
+            t_now = now if now is not None else self.step_time[0]
+            self.queues.callback_event(flow, what, t_now, wall, reason)
 
     def offer_answered(self, flow: OriginateFlow, now: float, wall: float) -> None:
         if self.queues is not None:

@@ -66,6 +66,7 @@ class Originate:
     pending: set[str] = field(default_factory=set)  # our client transaction keys
     call_id: str = ""  # the Call it becomes once joined (default: `id`); queue offers share one
     offer_agent: str | None = None  # a queue offer to this agent: the caller stays if it fails
+    callback_of: str | None = None  # a call-back: the "user" is the agent, the target the customer
 
     def __post_init__(self) -> None:
         if not self.call_id:
@@ -166,6 +167,8 @@ class OriginateFlow:
                 self._cancel(other, now)
         o.phase = Phase.DIALLING
         o.deadline = now + self.mgr.ring_timeout
+        if o.callback_of is not None:
+            self.mgr.callback_event(self, "agent_answered", now, wall)
         self.mgr.dial_target(self, now)
         if not o.target_legs:
             self.fail("unavailable", now, wall)
@@ -285,6 +288,15 @@ class OriginateFlow:
         o.phase, o.reason, o.deadline = Phase.FAILED, reason, None
         logger.info("offer_withdrawn", call_id=o.call_id, agent=o.offer_agent, reason=reason)
 
+    def abandon(self, reason: str, now: float, wall: float) -> None:
+        """Stop ringing the first party quietly (a call-back offer the ACD withdrew)."""
+        o = self.o
+        if o.over:
+            return
+        for leg in o.user_legs:
+            self._cancel(leg, now)
+        o.phase, o.reason, o.deadline = Phase.FAILED, reason, None
+
     def on_deadline(self, now: float, wall: float) -> None:
         self.o.deadline = None
         if self.o.phase in (Phase.RINGING_USER, Phase.DIALLING):
@@ -293,6 +305,9 @@ class OriginateFlow:
     def _finish(self, reason: str, wall: float) -> None:
         o = self.o
         o.phase, o.reason, o.deadline = Phase.FAILED, reason, None
+        if o.callback_of is not None:
+            what = "agent_failed" if o.user_leg is None else "customer_failed"
+            self.mgr.callback_event(self, what, None, wall, reason)
         self.mgr.emit(CallEnded(o.id, reason, wall))
         logger.info("originate_failed", call_id=o.id, reason=reason)
 

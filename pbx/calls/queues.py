@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from pbx import log
 from pbx.acd import effects as fx
 from pbx.acd import events as ev
+from pbx.acd.callbacks import Callback, CallbackBook, PersistCallback
 from pbx.acd.engine import AcdEngine
 from pbx.ivr.program import Command, Hangup, Play, Program, StopPlay
 from pbx.media.say import expected_wait, queue_position
@@ -47,14 +48,32 @@ class Enqueue:
 
 
 @dataclass
-class QueueProgram(Program):
-    """A caller waiting in a queue: join, then music until the ACD connects or overflows them."""
+class RequestCallback:
+    """A command for the application call: this caller wants to be called back (keeps the place)."""
 
     queue: str
+
+
+@dataclass
+class QueueProgram(Program):
+    """A caller waiting in a queue: join, then music until the ACD connects or overflows them;
+    with a call-back key, "press 1 to be called back" first and the key is listened for."""
+
+    queue: str
+    callback_key: str | None = None
     deadline: float | None = None
+    asked: bool = False
 
     def start(self, now: float) -> list[Command]:
-        return [Enqueue(self.queue), Play(MUSIC, interruptible=False, loop=True)]  # type: ignore[list-item]  # run by AppFlow
+        offer: list[Command] = [Play(("press_1_callback",), interruptible=True)] if self.callback_key else []
+        return [Enqueue(self.queue), *offer, Play(MUSIC, interruptible=True, loop=True)]  # type: ignore[list-item]
+
+    def on_digit(self, digit: str, now: float) -> list[Command]:
+        if self.callback_key is None or digit != self.callback_key or self.asked:
+            return []
+        self.asked = True
+        return [StopPlay(), RequestCallback(self.queue), Play(("will_be_called_back",), interruptible=False),  # type: ignore[list-item]
+                Hangup()]  # fmt: skip
 
 
 @dataclass
@@ -98,6 +117,8 @@ class QueueCalls:
     def __init__(self, mgr: CallManager, engine: AcdEngine) -> None:
         self.mgr = mgr
         self.engine = engine
+        self.book = CallbackBook()
+        self.callbacks: dict[str, OriginateFlow] = {}  # call-back id -> its offer under way
         self.waiting: dict[str, AppFlow] = {}  # call id -> the caller's application call
         self.offers: dict[tuple[str, str], OriginateFlow] = {}  # (call id, agent) -> its legs
         self.joined: dict[str, str] = {}  # call id -> agent, once connected (for wrap-up)
@@ -145,7 +166,12 @@ class QueueCalls:
                 self._offer(e, now, wall)
             elif isinstance(e, fx.CancelOffer):
                 flow = self.offers.pop((e.call_id, e.agent), None)
-                if flow is not None:
+                if flow is not None and flow.o.callback_of is not None:
+                    if flow.o.user_leg is None:  # only while the agent's phone rings
+                        self.callbacks.pop(e.call_id, None)
+                        flow.abandon(e.reason, now, wall)
+                        self.mgr.forget_orig(flow)
+                elif flow is not None:
                     flow.withdraw(e.reason, now, wall)
                     self.mgr.forget_orig(flow)
             elif isinstance(e, fx.Announce):
@@ -156,6 +182,10 @@ class QueueCalls:
                 self.mgr.emit(e)  # persisted (PersistAgent) or logged and counted by the shell
 
     def _offer(self, e: fx.Offer, now: float, wall: float) -> None:
+        cb = self.book.items.get(e.call_id)
+        if cb is not None:
+            self._offer_callback(cb, e, now, wall)
+            return
         caller = self.waiting.get(e.call_id)
         if caller is None:
             self.handle(ev.OfferNoAnswer(e.call_id, e.agent), now, wall)
@@ -188,6 +218,94 @@ class QueueCalls:
         self.waiting.pop(o.call_id, None)
         self.joined[o.call_id] = o.offer_agent
         logger.info("queue_connected", call_id=o.call_id, agent=o.offer_agent)
+
+    # --- call-backs (OP 3.6, VC 4.2) ------------------------------------------------------------------
+    def request_callback(self, flow: AppFlow, queue: str, now: float, wall: float) -> Callback:
+        """A waiting caller pressed the key: the call-back takes their place in the queue."""
+        app = flow.app
+        self.waiting.pop(app.id, None)
+        self.handle(ev.CallerHungUp(app.id), now, wall)
+        entered = app.started_wall
+        cb, _new = self.book.request(app.caller, flow.caller.display, queue, wall, entered_wall=entered)
+        self._join_callback(cb, now, wall)
+        logger.info("callback_requested", call_id=app.id, callback=cb.id, number=cb.number, queue=queue)
+        return cb
+
+    def schedule_callback(self, number: str, name: str, queue: str, due_wall: float | None,
+                          now: float, wall: float) -> Callback:  # fmt: skip
+        cb, _new = self.book.request(number, name, queue, wall, due_wall=due_wall)
+        self.mgr.emit(PersistCallback(cb))
+        self.tick(now, wall)
+        return cb
+
+    def cancel_callback(self, cb_id: str, now: float, wall: float) -> Callback | None:
+        cb = self.book.cancel(cb_id)
+        if cb is not None:
+            if cb.queued:
+                cb.queued = False
+                self.handle(ev.CallerHungUp(cb.id), now, wall)
+            self.mgr.emit(PersistCallback(cb))
+        return cb
+
+    def retry_callback(self, cb_id: str, now: float, wall: float) -> Callback | None:
+        cb = self.book.retry(cb_id, wall)
+        if cb is not None:
+            self.mgr.emit(PersistCallback(cb))
+            self.tick(now, wall)
+        return cb
+
+    def _join_callback(self, cb: Callback, now: float, wall: float) -> None:
+        cb.queued = True
+        self.mgr.emit(PersistCallback(cb))
+        since = now - max(0.0, wall - cb.entered_wall)  # the original arrival: the caller's place
+        self.handle(ev.CallerJoined(cb.id, cb.queue, cb.number, cb.name, since=since), now, wall)
+
+    def tick(self, now: float, wall: float) -> None:
+        """Call-backs whose time has come (scheduled, or the next attempt) join their queue."""
+        for cb in self.book.due(wall):
+            self._join_callback(cb, now, wall)
+
+    def next_deadline(self, now: float, wall: float) -> float | None:
+        due = self.book.next_due_wall()
+        return None if due is None else now + max(0.0, due - wall)
+
+    def _offer_callback(self, cb: Callback, e: fx.Offer, now: float, wall: float) -> None:
+        flow = self.mgr.callback_to_agent(cb, e.agent, now, wall)
+        if flow is None:
+            self.handle(ev.OfferNoAnswer(cb.id, e.agent), now, wall)
+            return
+        cb.state, cb.agent = "offered", e.agent
+        self.callbacks[cb.id] = flow
+        self.offers[(cb.id, e.agent)] = flow
+        self.mgr.emit(PersistCallback(cb))
+        logger.info("callback_offer", callback=cb.id, agent=e.agent, number=cb.number)
+
+    def callback_event(self, flow: OriginateFlow, what: str, now: float, wall: float, reason: str) -> None:
+        o = flow.o
+        cb = self.book.items.get(o.callback_of or "")
+        agent = cb.agent if cb is not None else None
+        if cb is None or agent is None:
+            return
+        if what == "agent_answered":
+            self.handle(ev.OfferAnswered(cb.id, agent), now, wall)
+            return
+        self.callbacks.pop(cb.id, None)
+        self.offers.pop((cb.id, agent), None)
+        self.mgr.forget_orig(flow)
+        if what == "agent_failed":  # the agent did not take it: the call-back waits on in the queue
+            cb.state = "open"
+            self.mgr.emit(PersistCallback(cb))
+            kind = ev.OfferDeclined if reason in ("busy", "declined") else ev.OfferNoAnswer
+            self.handle(kind(cb.id, agent), now, wall)
+            return
+        # the customer was dialled: answered, or not (then a later attempt, or failed)
+        self.book.attempt_result(cb, "answered" if what == "connected" else reason, wall)
+        self.mgr.emit(PersistCallback(cb))
+        logger.info("callback_attempt", callback=cb.id, result=cb.results[-1], state=cb.state)
+        if what == "connected":
+            self.joined[o.call_id] = agent  # the agent's wrap-up starts when this call ends
+        else:
+            self.handle(ev.CallEnded(cb.id, agent), now, wall)
 
     def is_tracked(self, call_id: str) -> bool:
         return call_id in self.joined or call_id in self.direct

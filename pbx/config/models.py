@@ -291,6 +291,7 @@ class Queue(PbxModel):
     progressive_step: int = Field(10, ge=1)  # ring_progressive: seconds before one more agent rings
     music: str | None = None  # what waiting callers hear (a media name); the media layer's default
     language: Literal["nl", "en"] | None = None  # of the announcements; None: media.language
+    callback_key: Literal["1"] | None = None  # "press 1 to be called back" while waiting (OP 3.6)
 
     @model_validator(mode="after")
     def _penalties_of_members(self) -> Self:

@@ -116,3 +116,30 @@ def test_console_logout_with_and_without_the_phone(dnet: DaemonNet) -> None:
     r = call(dnet, "DELETE", "/api/agents/203/session?phone=true")
     assert r.json() == {"queues": "logged_out", "phone": "logged_out"}
     assert dnet.daemon.core.hotdesk.user_on("201") == "201"
+
+
+def test_callbacks_schedule_update_search_cancel_and_restart(tmp_path: Path) -> None:
+    first = DaemonNet(Daemon(ROOT / "config", tmp_path))
+    try:
+        r = call(first, "POST", "/api/callbacks", {"number": "0612345678", "queue": "Algemeen", "at": 4e9})
+        assert r.status_code == 201, r.text
+        cb = r.json()
+        assert cb["state"] == "open" and cb["attempts"] == 0
+        again = call(first, "POST", "/api/callbacks", {"number": "0612345678", "queue": "Urgent", "at": 4e9})
+        assert again.json()["id"] == cb["id"] and again.json()["queue"] == "Urgent"  # one per number
+        assert [c["id"] for c in call(first, "GET", "/api/callbacks?number=12345").json()] == [cb["id"]]
+        assert call(first, "GET", "/api/callbacks?number=999").json() == []
+        assert call(first, "POST", "/api/callbacks", {"number": "06", "queue": "Nope"}).status_code == 422
+        assert call(first, "POST", "/api/callbacks", {"number": "abc", "queue": "Urgent"}).status_code == 422
+    finally:
+        first.close()
+    second = DaemonNet(Daemon(ROOT / "config", tmp_path))
+    try:
+        rows = call(second, "GET", "/api/callbacks").json()
+        assert [(c["id"], c["state"], c["queue"]) for c in rows] == [(cb["id"], "open", "Urgent")]
+        assert call(second, "DELETE", f"/api/callbacks/{cb['id']}").json()["state"] == "cancelled"
+        assert call(second, "DELETE", f"/api/callbacks/{cb['id']}").status_code == 404
+        assert call(second, "POST", f"/api/callbacks/{cb['id']}/retry").status_code == 409
+        assert "pbx_callbacks_cancelled_total 1.0" in call(second, "GET", "/metrics").text
+    finally:
+        second.close()
