@@ -114,11 +114,12 @@ def call(
     pause_ms: int = 100,
     limit: int | None = None,
     caller_transport: str = "u1",
+    callee_scenario: str | None = None,
 ) -> Outcome:
     """Run call_<scenario>_uas.xml as the callee and call_<scenario>_uac.xml as the caller."""
     pbx = line.pbx
     stem = f"call_{scenario}_" if scenario else "call_"
-    uac_sf, uas_sf = stem + "uac", stem + "uas"
+    uac_sf, uas_sf = stem + "uac", callee_scenario or stem + "uas"
     port = free_port()
     callee_csv = register_callee(pbx, workdir, port, line.callee)
     bound = 30 + calls / rate * 2
@@ -287,6 +288,38 @@ def test_update_is_relayed_and_answered(line: Line, tmp_path: Path) -> None:
     out = call(line, tmp_path, "update", calls=3)
     assert_clean(out, 3)
     assert_pbx_done(line, 3, Counter({"caller_hangup": 3}))
+
+
+def received(workdir: Path, scenario: str, first_line: str, cseq: str) -> Counter[str]:
+    """Per Call-ID, how many messages starting with `first_line` and carrying `cseq` SIPp
+    received (its -trace_msg log of `scenario`)."""
+    seen: Counter[str] = Counter()
+    for path in workdir.glob(f"{scenario}_*_messages.log"):
+        for block in path.read_text(errors="replace").split(
+            "-----------------------------------------------"
+        ):
+            body = block.split("\n", 2)
+            if len(body) < 3 or "message received" not in body[1]:
+                continue
+            msg = body[2].lstrip()
+            call_id = re.search(r"^Call-ID:\s*(\S+)", msg, re.M | re.I)
+            if (
+                msg.startswith(first_line)
+                and re.search(rf"^CSeq:\s*{cseq}\s*$", msg, re.M | re.I)
+                and call_id
+            ):
+                seen[call_id.group(1)] += 1
+    return seen
+
+
+def test_the_200_is_sent_again_until_the_late_ack(line: Line, tmp_path: Path) -> None:
+    # the caller waits 2 s before its ACK: the PBX re-sends the 200 (T1 = 500 ms, then 1 s)
+    # and the call goes on normally once the ACK is there (no ack_timeout)
+    out = call(line, tmp_path, "slow_ack", calls=2, rate=5, callee_scenario="call_uas")
+    assert_clean(out, 2)
+    assert_pbx_done(line, 2, Counter({"caller_hangup": 2}))
+    oks = received(tmp_path, "call_slow_ack_uac", "SIP/2.0 200 OK", "2 INVITE")
+    assert len(oks) == 2 and all(n >= 2 for n in oks.values()), oks
 
 
 def test_bye_from_the_callee(line: Line, tmp_path: Path) -> None:
