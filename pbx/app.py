@@ -271,7 +271,7 @@ class Daemon:
             return effects
 
         self.driver.command(step)
-        agent = getattr(command, "agent", None)
+        agent = getattr(command, "agent", "")
         for e in answer:
             if isinstance(e, acd_fx.Refused) and e.agent == agent:
                 return False, e.reason

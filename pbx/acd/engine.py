@@ -150,6 +150,8 @@ class AcdEngine:
                 commands.disposition(self, agent, code, call_id)
             case ev.CherryPick(agent, call_id):
                 self._cherry_pick(agent, call_id, now)
+            case ev.MoveCaller(call_id, queue, priority):
+                self._move(call_id, queue, priority, now)
         return self._end(now)
 
     def next_deadline(self) -> float | None:
@@ -407,6 +409,20 @@ class AcdEngine:
         q = self._leave(w)
         q.counters.abandoned += 1
         self._out.append(fx.CallerAbandoned(call_id, q.cfg.name, now - w.since))
+
+    def _move(self, call_id: str, queue: str | None, priority: int | None, now: float) -> None:
+        """Supervisor move (issue 8): same caller, same `since`, another queue and/or priority."""
+        w = self.calls.get(call_id)
+        target = self._queue_by_ref(queue) if queue is not None else self.queues.get(w.queue) if w else None
+        if w is None or target is None:
+            why = "no such waiting caller" if w is None else "no such queue"
+            self._out.append(fx.Refused("", "move", why))
+            return
+        self._cancel_offers(w, "moved")
+        self._leave(w)
+        prio = w.priority if priority is None else priority
+        self._enqueue(target, w.call_id, w.caller_number, w.caller_name, w.did, prio, w.since, now)
+        self._out.append(fx.Confirmed("", "move", f"{call_id}:{target.cfg.name}"))
 
     def _cancel_offers(self, w: Waiting, reason: str, keep: str | None = None) -> None:
         for ext in list(w.offers):

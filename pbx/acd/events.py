@@ -163,6 +163,16 @@ class CherryPick:
     call_id: str
 
 
+@dataclass(frozen=True)
+class MoveCaller:
+    """A supervisor moves a waiting caller to another queue (keeping their place: `since`), or
+    changes their priority (queue None). Not an abandon: the caller never left."""
+
+    call_id: str
+    queue: str | None = None
+    priority: int | None = None
+
+
 AcdInput = (
     CallerJoined
     | OfferAnswered
@@ -181,4 +191,5 @@ AcdInput = (
     | SetWrapup
     | SetDisposition
     | CherryPick
+    | MoveCaller
 )

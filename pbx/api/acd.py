@@ -79,6 +79,15 @@ class CallbackRequest(BaseModel):
     at: float | None = Field(None, description="when to call back, epoch seconds; default now")
 
 
+class Move(BaseModel):
+    """Move a waiting caller to another queue (keeping their place) and/or change their priority."""
+
+    model_config = {"extra": "forbid"}
+
+    queue: str | None = None
+    priority: int | None = Field(None, ge=-100, le=100)
+
+
 class CherryPick(BaseModel):
     model_config = {"extra": "forbid"}
 
@@ -122,6 +131,23 @@ def acd_router(backend: AcdBackend, authed: Any) -> APIRouter:
         if rows is None:
             raise HTTPException(status_code=404, detail=f"no queue {name!r}")
         return [_json(w) for w in rows]
+
+    @r.post("/api/queues/{name}/waiting/{call_id}/move")
+    async def move(name: str, call_id: str, body: Move) -> dict[str, str]:
+        """Supervisor: move a waiting caller to another queue keeping their place, or re-prioritise."""
+        if body.queue is None and body.priority is None:
+            raise HTTPException(status_code=422, detail="give a queue, a priority or both")
+        ok, detail = backend.acd_command(ev.MoveCaller(call_id, body.queue, body.priority))
+        if not ok:
+            raise HTTPException(status_code=404, detail=detail)
+        return {"result": "ok", "detail": detail}
+
+    @r.post("/api/queues/{name}/waiting/{call_id}/callback")
+    async def withdraw(name: str, call_id: str) -> dict[str, str]:
+        """Supervisor: turn a waiting caller into a call-back (they are told, then hung up)."""
+        if not backend.callback_command(lambda q, now, wall: q.withdraw_to_callback(call_id, now, wall)):
+            raise HTTPException(status_code=404, detail=f"no waiting caller {call_id!r}")
+        return {"result": "ok", "detail": call_id}
 
     @r.get("/api/agents")
     async def agents() -> list[dict[str, Any]]:

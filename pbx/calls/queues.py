@@ -231,6 +231,16 @@ class QueueCalls:
         logger.info("callback_requested", call_id=app.id, callback=cb.id, number=cb.number, queue=queue)
         return cb
 
+    def withdraw_to_callback(self, call_id: str, now: float, wall: float) -> bool:
+        """A supervisor turns a waiting caller into a call-back: told so, then hung up."""
+        flow = self.waiting.get(call_id)
+        w = self.engine.calls.get(call_id)
+        if flow is None or w is None:
+            return False
+        flow.run([StopPlay(), RequestCallback(w.queue), Play(("will_be_called_back",), interruptible=False),
+                  Hangup()], now, wall)  # fmt: skip
+        return True
+
     def schedule_callback(self, number: str, name: str, queue: str, due_wall: float | None,
                           now: float, wall: float) -> Callback:  # fmt: skip
         cb, _new = self.book.request(number, name, queue, wall, due_wall=due_wall)

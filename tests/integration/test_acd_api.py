@@ -143,3 +143,26 @@ def test_callbacks_schedule_update_search_cancel_and_restart(tmp_path: Path) -> 
         assert "pbx_callbacks_cancelled_total 1.0" in call(second, "GET", "/metrics").text
     finally:
         second.close()
+
+
+def test_supervisor_moves_a_waiting_caller_keeping_the_place_and_withdraws_to_a_callback(
+    dnet: DaemonNet,
+) -> None:
+    caller, _agent = phones(dnet)
+    inv = caller.dial("300")  # nobody logged in: the caller waits in Algemeen
+    caller.ack(inv, caller.take_resp(200))
+    [w] = call(dnet, "GET", "/api/queues/Algemeen/waiting").json()
+    r = call(dnet, "POST", f"/api/queues/Algemeen/waiting/{w['call_id']}/move", {"queue": "Intercollegiaal"})
+    assert r.status_code == 200, r.text
+    assert call(dnet, "GET", "/api/queues/Algemeen/waiting").json() == []
+    [moved] = call(dnet, "GET", "/api/queues/Intercollegiaal/waiting").json()
+    assert moved["call_id"] == w["call_id"] and moved["caller_number"] == "201"
+    r = call(dnet, "POST", f"/api/queues/Intercollegiaal/waiting/{w['call_id']}/move", {"priority": 5})
+    assert r.status_code == 200
+    assert call(dnet, "POST", "/api/queues/x/waiting/nope/move", {"queue": "Urgent"}).status_code == 404
+    assert call(dnet, "POST", "/api/queues/x/waiting/nope/move", {}).status_code == 422
+    r = call(dnet, "POST", f"/api/queues/Intercollegiaal/waiting/{w['call_id']}/callback")
+    assert r.status_code == 200, r.text
+    [cb] = call(dnet, "GET", "/api/callbacks").json()
+    assert (cb["number"], cb["queue"], cb["state"]) == ("201", "Intercollegiaal", "open")
+    assert call(dnet, "GET", "/api/queues/Intercollegiaal/waiting").json()[0]["call_id"] == cb["id"]
