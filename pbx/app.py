@@ -279,6 +279,17 @@ class Daemon:
                 return True, e.detail
         return True, ""
 
+    def requeue(self, call_id: str, queue: str) -> str | None:
+        why: list[str | None] = []
+
+        def step(now: float, wall: float) -> list[Any]:
+            reason, effects = self.core.requeue(call_id, queue, now, wall)
+            why.append(reason)
+            return effects
+
+        self.driver.command(step)
+        return why[0]
+
     def callbacks(self, number: str | None, planning: bool) -> list[dict[str, Any]]:
         book = self.core.queues.book
         rows = book.planning(self.clock.wall()) if planning else book.search(number)

@@ -601,6 +601,12 @@ class PbxCore:
         """End a live call (API command); None if there is no such live call."""
         return self.b2bua.hangup(call_id, now, wall)
 
+    def requeue(self, call_id: str, queue: str, now: float, wall: float) -> tuple[str | None, list[Effect]]:
+        """VC 2.1.2 (API command): (None, effects) when done, else (why not, [])."""
+        self.b2bua.step_time = (now, wall)
+        why = self.b2bua.requeue(call_id, queue, now, wall)
+        return why, self.b2bua.take_effects()
+
     def on_media_event(self, ev: MediaEvent, now: float, wall: float) -> list[Effect]:
         """A playback ended, a digit came in, or a session failed (from the media shell)."""
         self.b2bua.step_time = (now, wall)

@@ -37,6 +37,8 @@ class AcdBackend(Protocol):
 
     def callbacks(self, number: str | None, planning: bool) -> list[dict[str, Any]]: ...
 
+    def requeue(self, call_id: str, queue: str) -> str | None: ...
+
     def callback_command(self, fn: Callable[[Any, float, float], Any]) -> Any: ...
 
 
@@ -77,6 +79,12 @@ class CallbackRequest(BaseModel):
     queue: str = Field(min_length=1)
     name: str = ""
     at: float | None = Field(None, description="when to call back, epoch seconds; default now")
+
+
+class Requeue(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    queue: str = Field(min_length=1, description="another queue (name or number)")
 
 
 class Move(BaseModel):
@@ -131,6 +139,16 @@ def acd_router(backend: AcdBackend, authed: Any) -> APIRouter:
         if rows is None:
             raise HTTPException(status_code=404, detail=f"no queue {name!r}")
         return [_json(w) for w in rows]
+
+    @r.post("/api/calls/{call_id}/requeue")
+    async def requeue(call_id: str, body: Requeue) -> dict[str, str]:
+        """VC 2.1.2: put an answered queue call back into another queue with its original arrival
+        time; the agent's leg ends and their wrap-up follows; the caller hears the music again."""
+        why = backend.requeue(call_id, body.queue)
+        if why is not None:
+            code = 404 if why.startswith("no queue") or why.startswith("not an answered") else 409
+            raise HTTPException(status_code=code, detail=why)
+        return {"result": "ok", "detail": body.queue}
 
     @r.post("/api/queues/{name}/waiting/{call_id}/move")
     async def move(name: str, call_id: str, body: Move) -> dict[str, str]:

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import re
@@ -35,7 +36,7 @@ from pbx.acd import effects as acd_fx
 from pbx.acd import events as acd_ev
 from pbx.acd.callbacks import Callback
 from pbx.acd.events import AcdInput
-from pbx.calls.appcall import AppCall, AppFlow
+from pbx.calls.appcall import AppCall, AppFlow, AppState
 from pbx.calls.call import (
     ALLOW,
     Call,
@@ -58,6 +59,9 @@ from pbx.ivr.hotdesk import HotdeskProgram
 from pbx.ivr.program import Announcement, Hangup, Menu, NumberEntry, Play, Program
 from pbx.media.effects import DigitReceived, MediaEvent, PlayDone
 from pbx.media.ports import PortPool, PortsExhausted
+from pbx.media.sdp import negotiate as sdp_negotiate
+from pbx.media.sdp import offer as sdp_offer
+from pbx.media.sdp import parse as sdp_parse
 from pbx.registrar.bindings import Binding
 from pbx.sip.addr import Addr
 from pbx.sip.digest_client import answer, best_challenge
@@ -206,6 +210,7 @@ class CallManager:
         self._apps: dict[str, AppFlow] = {}  # calls the PBX answered itself
         self._app_dialogs: dict[tuple[str, str], AppFlow] = {}
         self._app_client: dict[str, AppFlow] = {}
+        self._requeues: dict[str, tuple[str, int, Request]] = {}  # call id -> (queue, port, re-INVITE)
         self.ports = PortPool(config.media.rtp_port_min, config.media.rtp_port_max)
         self.hotdesk: HotdeskCore | None = None  # who is on which device (set by PbxCore)
         self.queues: QueueCalls | None = None  # the ACD's hands (set by PbxCore)
@@ -698,6 +703,10 @@ class CallManager:
                 leg.to(LegState.ENDED)
             elif p.kind == "relay":
                 call.on_relay_response(p, ev.response, now, wall)
+            elif p.kind == "requeue":
+                if final:
+                    self._forget(ev.key)
+                    self._requeue_answered(call, leg, p.sent, ev.response, now, wall)
             elif p.kind == "moh" and call.hold is not None:
                 if final:
                     self._forget(ev.key)
@@ -956,6 +965,72 @@ class CallManager:
             o.target_legs.append(leg)
             flow.invite(leg, list(extra), now)
         return flow
+
+    # --- requeue (VC 2.1.2) ---------------------------------------------------------------------------
+    def requeue(self, call_id: str, queue: str, now: float, wall: float) -> str | None:
+        """Put an answered queue call back into another queue: the agent's leg ends (wrap-up
+        follows), the caller gets the PBX's media (re-INVITE with our offer) and waits with their
+        original arrival time. None when done; else why not."""
+        call = self._calls.get(call_id)
+        qc = self.queues
+        if call is None or call.state is not CallState.ANSWERED or qc is None or call_id not in qc.joined:
+            return "not an answered queue call"
+        target = self.config.queue(queue) or next((q for q in self.config.queues if q.number == queue), None)
+        if target is None:
+            return f"no queue {queue}"
+        if target.name == qc.joined_queue.get(call_id):
+            return "requeue goes to another queue than the one the call came from"
+        caller, agent_leg = call.a, call.winner
+        port = self.media_port()
+        if agent_leg is None or port is None or caller.state is not LegState.CONFIRMED:
+            return "no media port" if port is None else "the call is not up"
+        host = caller.via_host.rsplit(":", 1)[0].strip("[]")
+        body = sdp_offer(host, port, int(now), 1)
+        sent = caller.request("INVITE", body, [("content-type", "application/sdp"), ("allow", ALLOW)])
+        p = Pending("requeue", call, caller, sent)
+        self._requeues[call_id] = (target.name, port, sent)
+        self.send_request(p, now)
+        call._bye(agent_leg, now)  # the agent is done with it; their wrap-up follows
+        qc.call_ended(call_id, now, wall)
+        # The Call stays only to finish the agent's BYE; the caller's dialog moves to the new app call.
+        self._dialogs.pop((caller.call_id, caller.local_tag), None)
+        call.to(CallState.ENDED)
+        call.reason = "requeued"
+        self.arm(call, "reap", now + self.timers.timeout)
+        logger.info("call_requeued", call_id=call_id, queue=target.name)
+        return None
+
+    def _requeue_answered(self, call: Call, leg: Leg, sent: Request, resp: Response, now: float,
+                          wall: float) -> None:  # fmt: skip
+        queue, port, _ = self._requeues.pop(call.id)
+        if resp.status >= 300:  # the caller's phone refused our media: nothing to wait with
+            self.release_port(port)
+            leg.to(LegState.TERMINATING)
+            self.send_request(Pending("bye", call, leg, leg.request("BYE")), now)
+            self.emit(CallEnded(call.id, "failed_requeue", wall))
+            return
+        self.send(leg.ack_for(sent), leg.dest)
+        # The caller's dialog leaves the old Call (which only finishes the agent's BYE, then is
+        # forgotten): the application call gets its own copy of the leg, the Call's one ends.
+        own = dataclasses.replace(leg, id="a")
+        leg.to(LegState.ENDED)
+        leg = own
+        desc = sdp_parse(resp.body) if resp.body else None
+        found = sdp_negotiate(desc) if desc is not None else None
+        caller = self.caller_for(leg.peer_name, leg.dest)
+        lang = self.config.media.language
+        app = AppCall(call.id, leg, call.caller, call.callee, lang, port, QueueProgram(queue), call.started,
+                      call.started_wall)  # fmt: skip
+        app.data["queue_since"] = call.started
+        flow = AppFlow(self, app)
+        flow.caller = caller
+        app.negotiated = found[1] if found is not None else None
+        app.state = AppState.RUNNING
+        self._apps[app.id] = flow
+        self._app_dialogs[(leg.call_id, leg.local_tag)] = flow
+        if app.negotiated is not None:
+            flow._open()
+        flow.run(app.program.start(now), now, wall)
 
     def callback_to_agent(self, cb: Callback, agent: str, now: float, wall: float) -> OriginateFlow | None:
         """A call-back reached the head of its queue: ring the agent first (INVITE without SDP, the

@@ -123,6 +123,8 @@ class QueueCalls:
         self.offers: dict[tuple[str, str], OriginateFlow] = {}  # (call id, agent) -> its legs
         self.joined: dict[str, str] = {}  # call id -> agent, once connected (for wrap-up)
         self.direct: dict[str, list[str]] = {}  # non-queue calls with agents on them
+        self.offer_queue: dict[tuple[str, str], str] = {}  # (call id, agent) -> the offering queue
+        self.joined_queue: dict[str, str] = {}  # call id -> the queue it was answered from
 
     # --- into the engine ---------------------------------------------------------------------------
     def handle(self, event: ev.AcdInput, now: float, wall: float) -> list[fx.Effect]:
@@ -134,7 +136,9 @@ class QueueCalls:
         app, caller = flow.app, flow.caller
         self.waiting[app.id] = flow
         did = app.dialled if caller.trunk is not None else ""
-        self.handle(ev.CallerJoined(app.id, queue, app.caller, caller.display, did), now, wall)
+        since = app.data.get("queue_since")  # a requeued caller keeps their original arrival
+        at = float(since) if isinstance(since, int | float) else None
+        self.handle(ev.CallerJoined(app.id, queue, app.caller, caller.display, did, since=at), now, wall)
         logger.info("queue_joined", call_id=app.id, queue=queue)
 
     def caller_gone(self, call_id: str, now: float, wall: float) -> None:
@@ -142,6 +146,7 @@ class QueueCalls:
             self.handle(ev.CallerHungUp(call_id), now, wall)
 
     def call_ended(self, call_id: str, now: float, wall: float) -> None:
+        self.joined_queue.pop(call_id, None)
         agent = self.joined.pop(call_id, None)
         if agent is not None:
             self.handle(ev.CallEnded(call_id, agent), now, wall)
@@ -195,6 +200,7 @@ class QueueCalls:
             self.handle(ev.OfferNoAnswer(e.call_id, e.agent), now, wall)
             return
         self.offers[(e.call_id, e.agent)] = flow
+        self.offer_queue[(e.call_id, e.agent)] = e.queue
         logger.info("queue_offer", call_id=e.call_id, queue=e.queue, agent=e.agent)
 
     def offer_answered(self, flow: OriginateFlow, now: float, wall: float) -> None:
@@ -217,6 +223,7 @@ class QueueCalls:
         self.offers.pop((o.call_id, o.offer_agent), None)
         self.waiting.pop(o.call_id, None)
         self.joined[o.call_id] = o.offer_agent
+        self.joined_queue[o.call_id] = self.offer_queue.pop((o.call_id, o.offer_agent), "")
         logger.info("queue_connected", call_id=o.call_id, agent=o.offer_agent)
 
     # --- call-backs (OP 3.6, VC 4.2) ------------------------------------------------------------------

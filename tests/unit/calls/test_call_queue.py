@@ -183,3 +183,48 @@ def test_the_reconciler_frees_an_agent_stuck_on_a_call_that_does_not_exist(net: 
     net.advance(31)
     assert status(net, "202")[1] == "idle"
     assert net.core.acd.repairs.get("stale_call") == 1
+
+
+def test_requeue_puts_an_answered_call_into_another_queue_with_its_place(net: Net) -> None:
+    caller, agent, other = Phone(net, "201", 5071), Phone(net, "202", 5072), Phone(net, "203", 5073)
+    for p in (caller, agent, other):
+        p.register()
+    feature(net, agent, "*45*300")  # agent 202 works Algemeen only
+    inv = caller.dial("300")
+    d = caller.ack(inv, caller.take_resp(200))
+    opened = take(net, MediaOpen)
+    offer = agent.take_req("INVITE")
+    agent.reply(offer, 200, SDP_B)
+    reinv = caller.take_req("INVITE")
+    caller.reply(reinv, 200, SDP_A2)
+    caller.take_req("ACK")
+    agent.take_req("ACK")
+    take(net, MediaClose)
+    take(net, MediaPlay)
+    call_id = opened[0].session
+    net.clock.set(net.clock.now() + 40)
+    assert (
+        net.core.requeue(call_id, "300", net.clock.now(), net.clock.wall())[0] is not None
+    )  # not the same queue
+    why, effects = net.core.requeue(call_id, "Intercollegiaal", net.clock.now(), net.clock.wall())
+    assert why is None
+    net.deliver(effects)
+    bye = agent.take_req("BYE")
+    agent.reply(bye, 200)
+    back = caller.take_req("INVITE")  # the caller's phone gets the PBX's media again
+    assert b"o=pbx" in back.body and back.call_id == d.call_id
+    caller.reply(back, 200, SDP_A)
+    assert caller.take_req("ACK")
+    assert [p.prompts for p in take(net, MediaPlay)] == [("moh:default",)]
+    assert status(net, "202")[1] == "wrapup"
+    from pbx.acd.views import waiting
+
+    [w] = waiting(net.core.acd, "Intercollegiaal", net.clock.now())
+    assert w.call_id == call_id
+    assert net.core.acd.calls[call_id].since <= net.clock.now() - 40  # the original arrival: the place
+    other_inv = other.dial("*45*302")
+    other.ack(other_inv, other.take_resp(200))
+    offer2 = other.take_req("INVITE")  # the login made 203 available: the waiting caller is offered
+    assert offer2.headers.get("x-pbx-queue") == "Intercollegiaal"
+    caller.request(d, "BYE")
+    assert caller.take_resp(200).cseq.method == "BYE"
