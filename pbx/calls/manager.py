@@ -305,6 +305,10 @@ class CallManager:
             return acd_ev.SetWrapup(agent)
         if action.name == "disposition" and args:
             return acd_ev.SetDisposition(agent, args[0])
+        if action.name == "cherry_pick" and args and self.queues is not None:
+            queue = next((q.name for q in self.config.queues if q.number == args[0]), args[0])
+            head = self.queues.head_of(queue)
+            return acd_ev.CherryPick(agent, head or f"{queue}:nobody-waiting")
         return None
 
     def _builtin_route(self, dialled: str, caller: Caller, presented: str | None) -> Resolution:

@@ -93,6 +93,7 @@ class RunAcd:
 
 
 CONFIRM_PROMPTS = {
+    "cherry_pick": ("please_hold",),
     "login": ("logged_in_to_queue",),
     "logout": ("logged_out_of_queue",),
     "wrapup": ("number_accepted",),
@@ -323,6 +324,11 @@ class QueueCalls:
             self.joined[o.call_id] = agent  # the agent's wrap-up starts when this call ends
         else:
             self.handle(ev.CallEnded(cb.id, agent), now, wall)
+
+    def head_of(self, queue: str) -> str | None:
+        """The call id of the caller who has waited longest in `queue` (the cherry-pick code)."""
+        waiting = [w for w in self.engine.calls.values() if w.queue == queue and not w.offers]
+        return min(waiting, key=lambda w: (w.since, w.seq)).call_id if waiting else None
 
     def is_tracked(self, call_id: str) -> bool:
         return call_id in self.joined or call_id in self.direct

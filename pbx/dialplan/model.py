@@ -82,7 +82,7 @@ class Reject:
 
 Action = RingUser | RingDevice | RingQueue | Feature | Announcement | Ivr | NumberEntry | ToTrunk | Reject
 
-FeatureName = Literal["hotdesk", "queue_login", "pause", "wrapup", "disposition", "pickup"]
+FeatureName = Literal["hotdesk", "queue_login", "pause", "wrapup", "disposition", "pickup", "cherry_pick"]
 # (fewest, most) arguments after the code: *35*<ext>*<pin>, *45*<queue>, *46*<reason>, *48*<code>, *8<ext>
 FEATURE_ARGS: dict[str, tuple[int, int]] = {
     "hotdesk": (0, 2),
@@ -91,6 +91,7 @@ FEATURE_ARGS: dict[str, tuple[int, int]] = {
     "wrapup": (0, 0),
     "disposition": (1, 1),
     "pickup": (0, 1),
+    "cherry_pick": (1, 1),  # *9*<queue number>: take that queue's longest-waiting caller
 }
 assert set(FEATURE_ARGS) == set(get_args(FeatureName))
 

@@ -228,3 +228,21 @@ def test_requeue_puts_an_answered_call_into_another_queue_with_its_place(net: Ne
     assert offer2.headers.get("x-pbx-queue") == "Intercollegiaal"
     caller.request(d, "BYE")
     assert caller.take_resp(200).cseq.method == "BYE"
+
+
+def test_cherry_pick_by_phone_takes_the_head_of_a_queue_the_agent_is_not_logged_in_to(net: Net) -> None:
+    caller, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    caller.register()
+    agent.register()
+    inv = caller.dial("302")  # Intercollegiaal; nobody logged in
+    caller.ack(inv, caller.take_resp(200))
+    take(net, MediaOpen)
+    take(net, MediaPlay)
+    pick = agent.dial("*9*302")
+    agent.ack(pick, agent.take_resp(200))
+    offer = next(m for m in agent.inbox if getattr(m, "method", "") == "INVITE")
+    assert offer.headers.get("x-pbx-queue") == "Intercollegiaal" and "sip:201@" in (
+        offer.headers.get("from") or ""
+    )
+    plays = take(net, MediaPlay)
+    assert ("please_hold",) in [p.prompts for p in plays]

@@ -86,7 +86,7 @@ contexts: default
   default: no match in rules 1, 2, 3, 4, 5
   default rule 12 "national" (dialplans/default.yaml:54): note: 06 could still match pattern \
 _0ZXXXXXXXX with more digits
-  (7 more rules did not match)
+  (8 more rules did not match)
 => reject with 484 address incomplete
 """,
     ),
@@ -125,9 +125,9 @@ matched: pattern _*35! matched
         """\
 a caller dials +31534800900 at Monday 2026-11-23 16:59 UTC
 contexts: from-trunk
-  from-trunk rule 1 "main number, closed on public holidays" (dialplans/default.yaml:61): skipped: \
+  from-trunk rule 1 "main number, closed on public holidays" (dialplans/default.yaml:66): skipped: \
 regex (\\+31|0)534800900 matched; dates 2026-12-25, 2026-12-24..2026-12-26 do not include 2026-11-23
-  from-trunk rule 2 "main number, office hours" (dialplans/default.yaml:65): matched: regex \
+  from-trunk rule 2 "main number, office hours" (dialplans/default.yaml:70): matched: regex \
 (\\+31|0)534800900 matched; time 08:00-18:00 holds at 17:59 Europe/Amsterdam Monday; weekdays mon, tue, \
 wed, thu, fri include Monday
 => ring queue Algemeen (300)
@@ -141,7 +141,7 @@ wed, thu, fri include Monday
         """\
 a caller dials 0534800900 at Friday 2026-12-25 10:00
 contexts: from-trunk
-  from-trunk rule 1 "main number, closed on public holidays" (dialplans/default.yaml:61): matched: \
+  from-trunk rule 1 "main number, closed on public holidays" (dialplans/default.yaml:66): matched: \
 regex (\\+31|0)534800900 matched; dates 2026-12-25, 2026-12-24..2026-12-26 include 2026-12-25
 => play announcement closed-holiday
 """,
@@ -154,12 +154,12 @@ regex (\\+31|0)534800900 matched; dates 2026-12-25, 2026-12-24..2026-12-26 inclu
         """\
 a caller dials +31534800900 at Monday 2026-11-23 18:00
 contexts: from-trunk
-  from-trunk rule 1 "main number, closed on public holidays" (dialplans/default.yaml:61): skipped: \
+  from-trunk rule 1 "main number, closed on public holidays" (dialplans/default.yaml:66): skipped: \
 regex (\\+31|0)534800900 matched; dates 2026-12-25, 2026-12-24..2026-12-26 do not include 2026-11-23
-  from-trunk rule 2 "main number, office hours" (dialplans/default.yaml:65): skipped: regex \
+  from-trunk rule 2 "main number, office hours" (dialplans/default.yaml:70): skipped: regex \
 (\\+31|0)534800900 matched; time 08:00-18:00 does not hold at 18:00 Europe/Amsterdam Monday; weekdays \
 mon, tue, wed, thu, fri include Monday
-  from-trunk rule 3 "main number, after hours" (dialplans/default.yaml:69): matched: regex \
+  from-trunk rule 3 "main number, after hours" (dialplans/default.yaml:74): matched: regex \
 (\\+31|0)534800900 matched
 => play announcement after-hours
 """,

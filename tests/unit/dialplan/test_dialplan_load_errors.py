@@ -120,7 +120,7 @@ def rules(*lines: str) -> str:
         (
             rules('- {match: {exact: "1"}, feature: hotdsk}'),
             "dp/d.yaml:2: default[0].feature: 'hotdsk' is not one of 'hotdesk', 'queue_login', 'pause', "
-            "'wrapup', 'disposition' or 'pickup'",
+            "'wrapup', 'disposition', 'pickup' or 'cherry_pick'",
         ),
         (
             rules("- name: nothing to do", '  match: {exact: "1"}'),
