@@ -341,6 +341,7 @@ def parse_uint(value: str, name: str, limit: int = 2**32 - 1) -> int:
 # One `name=value` or `name="value"` (no escapes) of a credentials header; anything else takes
 # the careful loop, which gives the same result or the error.
 _AUTH_PARAM = re.compile(r'[ \t,]*([^= \t,"]+)[ \t]*=[ \t]*(?:"([^"\\]*)"|([^ \t,"]+))')
+_AUTH_ALL = re.compile(r'(?:[ \t,]*[^= \t,"]+[ \t]*=[ \t]*(?:"[^"\\]*"|[^ \t,"]+))*[ \t,]*')
 
 
 def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
@@ -351,18 +352,10 @@ def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:
     while sp < n and s[sp] not in _WS:
         sp += 1
     scheme = s[:sp].lower()
-    out: dict[str, str] = {}
-    pos = sp
-    match = _AUTH_PARAM.match
-    while pos < n:
-        m = match(s, pos)
-        if m is None:
-            break
-        q = m.group(2)
-        out[m.group(1).lower()] = q if q is not None else m.group(3)
-        pos = m.end()
-    if pos >= n or not s[pos:].strip(" \t,"):
-        return scheme, out
+    if _AUTH_ALL.fullmatch(s, sp):
+        # Checked whole in C, split in C: an unquoted value is never empty, so an empty third
+        # group means the quoted form (whose text may be empty).
+        return scheme, {name.lower(): bare or quoted for name, quoted, bare in _AUTH_PARAM.findall(s, sp)}
     return scheme, _parse_auth_params_slow(s, sp)
 
 
