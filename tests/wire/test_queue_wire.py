@@ -61,3 +61,43 @@ def test_queue_call_reaches_a_logged_in_agent(queue_pbx: Pbx, tmp_path: Path) ->
     assert a["status"] in ("wrapup", "available"), a
     stats = {q["name"]: q for q in pbx.api("/api/queues")}
     assert stats["bench"]["answered"] == 1 and stats["bench"]["waiting"] == 0
+
+
+RINGALL = """\
+queues:
+  - {name: bench, number: "3000", label: "Bench urgent", strategy: ringall, urgent: true,
+     members: ["1001", "1002"]}
+"""
+
+
+def test_ringall_rings_every_agent_the_first_answer_wins_the_other_is_cancelled(tmp_path: Path) -> None:
+    pbx = Pbx(tmp_path / "pbx", users=3)
+    (pbx.config_dir / "queues.yaml").write_text(RINGALL)
+    (pbx.workdir / "dialplans").mkdir(exist_ok=True)
+    (pbx.workdir / "dialplans" / "default.yaml").write_text(PLAN)
+    pbx.start()
+    try:
+        agents = {}
+        for ext, scenario in (("1001", "queue_agent_uas"), ("1002", "queue_agent_cancel_uas")):
+            port = free_port()
+            csv = register_callee(pbx, tmp_path, port, user=ext)
+            assert pbx.request("POST", f"/api/agents/{ext}/login")[0] == 200
+            agents[ext] = start_sipp(scenario, pbx.sip_addr, inf=csv, calls=1, workdir=tmp_path,
+                                     local_port=port, timeout=40, name=f"agent{ext}")  # fmt: skip
+        caller = MediaUA("1000", password_of("1000"), pbx.sip_addr)
+        try:
+            caller.call("3000")
+            caller.answer_reinvite(timeout=15)
+            caller.hang_up()
+            results = {ext: a.wait(timeout=15) for ext, a in agents.items()}
+        finally:
+            caller.close()
+            for a in agents.values():
+                if a.running():
+                    a.stop()
+        for ext, r in results.items():
+            assert r.successful == 1 and r.failed == 0, f"{ext}: {r.explain()}\n{pbx.log(30)}"
+        stats = {q["name"]: q for q in pbx.api("/api/queues")}
+        assert stats["bench"]["answered"] == 1 and stats["bench"]["offers"] == 2
+    finally:
+        pbx.stop()
