@@ -555,10 +555,10 @@ class CallManager:
         self._send_b_invite(p.call, p.leg, int(p.sent.headers.get("max-forwards") or "70"), extra, now)
         return True
 
-    def _new_call(self, req: Request, source: Addr, caller: Caller, dialled: str,
-                  local: tuple[str, str], now: float, wall: float) -> Call:  # fmt: skip
+    def _caller_leg(self, req: Request, source: Addr, caller: Caller, local: tuple[str, str]) -> Leg:
+        """The caller's dialog, the PBX as UAS (RFC 3261 12.1.1), from their INVITE."""
         contacts = req.contacts
-        a = Leg(
+        return Leg(
             id="a", role=Role.UAS, call_id=req.call_id, local_tag=new_tag(),
             local_uri=without_tag(req.to), remote_uri=without_tag(req.from_),
             remote_target=contacts[0].uri.text if contacts else req.from_.uri.text,
@@ -567,6 +567,10 @@ class CallManager:
             route_set=req.headers.get_all("record-route"), peer_name=caller.device,
             invite=req, invite_key=server_key(req),
         )  # fmt: skip
+
+    def _new_call(self, req: Request, source: Addr, caller: Caller, dialled: str,
+                  local: tuple[str, str], now: float, wall: float) -> Call:  # fmt: skip
+        a = self._caller_leg(req, source, caller, local)
         call = Call(secrets.token_hex(8), self, a, _identity(caller), dialled, now, wall,
                     self.server)  # fmt: skip
         if caller.trunk is not None:
@@ -879,16 +883,7 @@ class CallManager:
             self._reply(req, 503, now, "No Media Ports")
             self._emit_rejected(req, caller, dialled, 503, wall)
             return self._take()
-        contacts = req.contacts
-        leg = Leg(
-            id="a", role=Role.UAS, call_id=req.call_id, local_tag=new_tag(),
-            local_uri=without_tag(req.to), remote_uri=without_tag(req.from_),
-            remote_target=contacts[0].uri.text if contacts else req.from_.uri.text,
-            dest=source, contact=local[1], via_host=local[0], user_agent=self.server,
-            remote_tag=req.from_.tag, remote_cseq=req.cseq.number,
-            route_set=req.headers.get_all("record-route"), peer_name=caller.device,
-            invite=req, invite_key=server_key(req),
-        )  # fmt: skip
+        leg = self._caller_leg(req, source, caller, local)
         user = self.config.user(caller.extension) if caller.extension else None
         lang = getattr(user, "language", None) or self.config.media.language
         app = AppCall(
