@@ -46,6 +46,7 @@ _NONCE_LEN = 30  # 8 time + 4 counter + 18 MAC: a multiple of 3, so no base64 pa
 _MAC_LEN = 18
 _NC_CAP = 100_000  # nonces tracked for nonce-count replay
 _HEX = frozenset("0123456789abcdefABCDEF")
+_ISSUED_CAP = 4096  # recently issued nonces remembered (about 3 s of challenges at 1,500/s)
 
 
 class AuthResult(enum.Enum):
@@ -135,6 +136,7 @@ class DigestAuth:
         self._nc: OrderedDict[str, tuple[int, float]] = OrderedDict()  # nonce -> (highest nc, issued)
         self._dummy = {a: h(b"dummy:" + secret) for a, h in _HASHES.items()}
         self._mac_prefix = realm.encode() + b"\0"
+        self._issued: dict[str, float] = {}  # recent nonces -> issue time, oldest first
 
     # --- challenges ---------------------------------------------------------------------------
 
@@ -156,8 +158,16 @@ class DigestAuth:
         return ", ".join(parts)
 
     def make_nonce(self, now: float) -> str:
-        head = struct.pack(">qI", int(now * 1000), next(self._counter) & 0xFFFFFFFF)
-        return _b64e(head + self._mac(head))
+        ms = int(now * 1000)
+        head = struct.pack(">qI", ms, next(self._counter) & 0xFFFFFFFF)
+        nonce = _b64e(head + self._mac(head))
+        # The answer to a challenge comes back within milliseconds: remember the last few
+        # thousand nonces so their check skips decoding and the HMAC (older ones still verify).
+        issued = self._issued
+        if len(issued) >= _ISSUED_CAP:
+            del issued[next(iter(issued))]
+        issued[nonce] = float(ms) / 1000.0
+        return nonce
 
     def _mac(self, head: bytes) -> bytes:
         # hmac.digest is the one-shot C implementation: no HMAC object per nonce.
@@ -165,6 +175,9 @@ class DigestAuth:
 
     def nonce_issued(self, nonce: str) -> float | None:
         """Issue time (monotonic seconds) of a nonce we made, or None if it is not ours."""
+        issued = self._issued.get(nonce)
+        if issued is not None:
+            return issued
         if len(nonce) != _NONCE_LEN * 4 // 3:
             return None
         try:

@@ -182,3 +182,15 @@ def test_memoised_parsers_still_raise_every_time() -> None:
             parse_name_addr("<sip:a@b")
     assert parse_uri("sip:1000@127.0.0.1:5060") is parse_uri("sip:1000@127.0.0.1:5060")
     assert parse_name_addr("<sip:1000@h>").uri.user == "1000"
+
+
+def test_recently_issued_nonces_answer_as_the_hmac_check_does() -> None:
+    from pbx.sip.digest import DigestAuth
+
+    ours, other = DigestAuth("pbx", b"secret-1"), DigestAuth("pbx", b"secret-2")
+    nonce = ours.make_nonce(12.3456)
+    remembered = ours.nonce_issued(nonce)
+    ours._issued.clear()  # the stateless path: decode and check the HMAC
+    assert remembered == ours.nonce_issued(nonce) == 12.345
+    assert other.nonce_issued(nonce) is None  # not remembered there, and not its HMAC
+    assert ours.nonce_issued(nonce[:-2] + ("AA" if nonce[-2:] != "AA" else "BB")) is None
