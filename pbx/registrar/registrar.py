@@ -92,7 +92,7 @@ class _Reject(Exception):
         self.extra = extra
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # private and never changed: no frozen __setattr__ cost per contact
 class _Contact:
     na: NameAddr
     key: str

@@ -317,7 +317,21 @@ class CSeq:
         return f"{self.number} {self.method}"
 
 
+_CSEQS: dict[str, CSeq] = {}  # "2 REGISTER" -> CSeq: few distinct values across all phones
+
+
 def parse_cseq(value: str) -> CSeq:
+    c = _CSEQS.get(value)
+    if c is None:
+        c = _parse_cseq(value)
+        if len(value) <= 64:
+            if len(_CSEQS) >= 4096:
+                _CSEQS.clear()
+            _CSEQS[value] = c
+    return c
+
+
+def _parse_cseq(value: str) -> CSeq:
     parts = value.split()
     if len(parts) != 2 or not parts[0].isdigit() or not is_token(parts[1]):
         raise SipParseError("bad CSeq")
