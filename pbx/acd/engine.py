@@ -93,6 +93,10 @@ class AcdEngine:
         self._begin(now, wall)
         removed = [name for name in self.queues if config.queue(name) is None]
         self._configure(config, now)
+        for q in self.queues.values():
+            # `_refresh` only visits the queues an agent is a member of now: a member the reload
+            # removed must leave the eligible set here, or the queue keeps offering them calls.
+            q.eligible.intersection_update(q.cfg.members)
         for name in removed:
             q = self.queues.pop(name)
             for w in list(q.waiting.values()):
