@@ -346,6 +346,11 @@ class Daemon:
             self.transports.append(t)
             self.driver.add_transport(listen.transport, t)
             logger.info("sip_listening", transport=listen.transport, host=listen.host, port=t.port)
+        udp = next((t for t in self.config.sip.listen if t.transport == "udp"), None)
+        if udp is not None:
+            self.media.host = udp.host
+        ports = self.core.b2bua.ports
+        ports.reserve, ports.unreserve = self.media.reserve, self.media.unreserve
         self.core.set_local(
             [
                 (listen.transport, listen.host, t.port)

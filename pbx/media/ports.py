@@ -1,6 +1,13 @@
-"""RTP port allocation: even ports from a configured range (RTCP takes the odd one above)."""
+"""RTP port allocation: even ports from a configured range (RTCP takes the odd one above).
+
+The shell may plug in `reserve`/`unreserve`: reserving binds the port pair at once (so a port
+another process holds is skipped, and the SDP never names a port we cannot use); without them
+(pure tests) every port counts as usable.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 
 class PortsExhausted(Exception):
@@ -16,12 +23,18 @@ class PortPool:
         self.ports = list(range(first, high, 2))  # high - 1 must stay free for the last RTCP
         self.free = set(self.ports)
         self._next = 0
+        self.reserve: Callable[[int], bool] | None = None
+        self.unreserve: Callable[[int], None] | None = None
+        self.busy_skipped = 0  # ports another process held when we wanted them
 
     def allocate(self) -> int:
         n = len(self.ports)
         for i in range(n):
             port = self.ports[(self._next + i) % n]
             if port in self.free:
+                if self.reserve is not None and not self.reserve(port):
+                    self.busy_skipped += 1
+                    continue
                 self.free.discard(port)
                 self._next = (self._next + i + 1) % n
                 return port
@@ -30,6 +43,8 @@ class PortPool:
     def release(self, port: int) -> None:
         if port in self.ports:
             self.free.add(port)
+            if self.unreserve is not None:
+                self.unreserve(port)
 
     def in_use(self) -> int:
         return len(self.ports) - len(self.free)

@@ -107,6 +107,40 @@ class MediaEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.host = "127.0.0.1"  # where ports are reserved (the SIP listen address)
+        self._reserved: dict[int, tuple[socket.socket, socket.socket]] = {}
+
+    # --- port reservation (PortPool.reserve / unreserve) ----------------------------------------
+    def reserve(self, port: int) -> bool:
+        """Bind the RTP/RTCP pair now; False if either is taken (the pool tries the next)."""
+        if port in self._reserved:
+            return True
+        try:
+            pair = self._bind(self.host, port)
+        except OSError:
+            return False
+        self._reserved[port] = pair
+        return True
+
+    def unreserve(self, port: int) -> None:
+        pair = self._reserved.pop(port, None)
+        if pair is not None:
+            for sock in pair:
+                sock.close()
+
+    @staticmethod
+    def _bind(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        rtp = socket.socket(family, socket.SOCK_DGRAM)
+        rtcp = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            rtp.bind((host, port))
+            rtcp.bind((host, port + 1))
+        except OSError:
+            rtp.close()
+            rtcp.close()
+            raise
+        return rtp, rtcp
 
     # --- effects from the core ------------------------------------------------------------------
     def execute(self, e: MediaEffect) -> None:
@@ -137,16 +171,12 @@ class MediaEngine:
     def _open(self, e: MediaOpen) -> None:
         if e.session in self.sessions:
             return
-        family = socket.AF_INET6 if ":" in e.local_host else socket.AF_INET
-        rtp = socket.socket(family, socket.SOCK_DGRAM)
-        rtcp = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            rtp.bind((e.local_host, e.local_port))
-            rtcp.bind((e.local_host, e.local_port + 1))
-        except OSError:
-            rtp.close()
-            rtcp.close()
-            raise
+        pair = self._reserved.pop(e.local_port, None)
+        if pair is not None and pair[0].getsockname()[0] != e.local_host:
+            for sock in pair:
+                sock.close()
+            pair = None
+        rtp, rtcp = pair if pair is not None else self._bind(e.local_host, e.local_port)
         for sock in (rtp, rtcp):
             sock.setblocking(False)
         s = _Session(e.session, rtp, rtcp, (e.remote_host, e.remote_port), e.language, Stream(e.payload_type),
@@ -288,6 +318,8 @@ class MediaEngine:
     def close_all(self) -> None:
         for sid in list(self.sessions):
             self._close(sid)
+        for port in list(self._reserved):
+            self.unreserve(port)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -18,3 +18,16 @@ def test_even_ports_round_robin_and_exhaustion() -> None:
     assert pool.allocate() == 10002
     pool.release(10006)
     assert pool.allocate() == 10004  # round robin: not the one released last
+
+
+def test_ports_another_process_holds_are_skipped_and_released_ports_are_unreserved() -> None:
+    pool = PortPool(10000, 10008)
+    taken = {10000}  # held by someone else
+    reserved: list[int] = []
+    released: list[int] = []
+    pool.reserve = lambda port: port not in taken and not reserved.append(port)  # type: ignore[func-returns-value]
+    pool.unreserve = released.append
+    assert pool.allocate() == 10002 and pool.busy_skipped == 1
+    assert reserved == [10002]
+    pool.release(10002)
+    assert released == [10002]
