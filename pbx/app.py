@@ -23,6 +23,7 @@ from pbx.acd import views as acd_views
 from pbx.acd.events import AcdInput
 from pbx.acd_metrics import acd_metrics
 from pbx.api.app import BadParameter, NoDialplan, create_app
+from pbx.api.events import EventHub, to_event
 from pbx.api.schemas import (
     Ban,
     CallLeg,
@@ -77,6 +78,7 @@ class Daemon:
         self.clock = SystemClock()
         self.store = Store(data_dir / "pbx.sqlite3", self.config.node.id)
         self.core = PbxCore(self.config, self.clock.now(), self.clock.wall(), dialplan=self.dialplan)
+        self.events = EventHub()
         allow = AllowList(self.config.sip.allowed_destinations)
         self.driver = Driver(self.core, self.clock, self.store, allow, on_effect=self._on_effect)
         self.media = MediaEngine(
@@ -113,6 +115,11 @@ class Daemon:
     def _on_effect(self, e: object) -> None:
         if isinstance(e, MediaOpen | MediaUpdate | MediaPlay | MediaStopPlay | MediaClose):
             self.media.execute(e)
+            return
+        if self.events.subscribers:
+            event = to_event(e)
+            if event is not None:
+                self.events.publish(event)
 
     def _media_event(self, ev: MediaEvent) -> None:
         # Called from inside a media step (or a core step's effects): run it as its own step.

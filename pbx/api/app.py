@@ -7,9 +7,11 @@ import hmac
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pbx.api.acd import AcdBackend, acd_router
+from pbx.api.events import EventHub
 from pbx.api.schemas import (
     Ban,
     HistoryPage,
@@ -160,6 +162,23 @@ def create_app(backend: Backend) -> FastAPI:
         if found is None:
             raise HTTPException(status_code=404, detail=f"no live call {call_id!r}")
         return found
+
+    hub: EventHub | None = getattr(backend, "events", None)
+    if hub is not None:
+        events_hub = hub
+
+        @app.get("/api/events", dependencies=[Authed], tags=["events"])
+        async def events(
+            types: Annotated[
+                str | None,
+                Query(description="comma-separated prefixes, e.g. `call,hotdesk,agent,queue,callback`"),
+            ] = None,
+        ) -> StreamingResponse:
+            """Live events as Server-Sent Events (`event: call.started` + `data: {json}`):
+            call.*, hotdesk.*, agent.status, queue.*, callback.changed. A comment line every 15 s
+            keeps idle connections open; a slow reader loses its oldest events, never the PBX."""
+            wanted = {t.strip() for t in types.split(",") if t.strip()} if types else None
+            return StreamingResponse(events_hub.stream(wanted), media_type="text/event-stream")
 
     @app.get("/api/hotdesk", dependencies=[Authed], tags=["hotdesk"])
     async def hotdesk() -> HotdeskState:

@@ -541,10 +541,15 @@ class Pbx:
         return tail(self.log_file, lines)
 
     # -- HTTP API -----------------------------------------------------------------------
-    def request(self, method: str, path: str, *, timeout: float = 10.0) -> tuple[int, Any]:
-        """(status, decoded JSON or text) of one API call with the bearer token."""
+    def request(self, method: str, path: str, *, timeout: float = 10.0, body: Any = None) -> tuple[int, Any]:
+        """(status, decoded JSON or text) of one API call with the bearer token (and a JSON body)."""
         url = f"http://{self.host}:{self.http_port}{path}"
-        req = urllib.request.Request(url, method=method, headers={"Authorization": f"Bearer {self.token}"})
+        headers = {"Authorization": f"Bearer {self.token}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, method=method, headers=headers, data=data)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 status, body = resp.status, resp.read()

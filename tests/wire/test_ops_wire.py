@@ -64,3 +64,27 @@ def test_register_over_ipv6(tmp_path: Path) -> None:
         assert regs and "::1" in str(regs[0].get("source")) and "[::1]" in str(regs[0].get("contact")), regs
     finally:
         pbx.stop()
+
+
+def test_live_events_stream_reports_a_hotdesk_login(tmp_path: Path) -> None:
+    import http.client
+    import json as _json
+
+    pbx = Pbx(tmp_path / "pbx", users=3).start()
+    conn = http.client.HTTPConnection("127.0.0.1", pbx.http_port, timeout=10)
+    try:
+        conn.request("GET", "/api/events?types=hotdesk", headers={"Authorization": f"Bearer {pbx.token}"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("content-type", "").startswith("text/event-stream")
+        assert resp.readline() == b": connected\n"
+        status, body = pbx.request("POST", "/api/hotdesk/login", body={"user": "1002", "device": "1000"})
+        assert status == 201, body
+        lines = [resp.readline() for _ in range(3)]  # event, data, blank
+        assert lines[0] == b"\n" or lines[0].startswith(b"event:")
+        text = b"".join(lines).decode()
+        data = next(ln for ln in text.splitlines() if ln.startswith("data: "))
+        event = _json.loads(data[6:])
+        assert (event["type"], event["user"], event["device"]) == ("hotdesk.login", "1002", "1000")
+    finally:
+        conn.close()
+        pbx.stop()
