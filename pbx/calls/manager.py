@@ -116,6 +116,7 @@ class Answer:
 
     program: Callable[[], Program]
     what: str  # for logs: "announcement after-hours", "ivr welcome"
+    language: str | None = None  # prompts in this language (a queue's), else the caller's
 
 
 Resolution = Ring | Outbound | Reject | Answer
@@ -265,7 +266,8 @@ class CallManager:
             queue = action.name
             q = self.config.queue(queue)
             key = q.callback_key if q is not None else None
-            return Answer(lambda: QueueProgram(queue, key), f"queue {queue}")
+            lang = q.language if q is not None else None
+            return Answer(lambda: QueueProgram(queue, key), f"queue {queue}", lang)
         if isinstance(action, dp.Announcement):
             name = action.name
             return Answer(lambda: Announcement(name), f"announcement {name}")
@@ -885,7 +887,9 @@ class CallManager:
             return self._take()
         leg = self._caller_leg(req, source, caller, local)
         user = self.config.user(caller.extension) if caller.extension else None
-        lang = getattr(user, "language", None) or self.config.media.language
+        lang: str = (user.language if user is not None else None) or self.config.media.language
+        if res.language is not None:
+            lang = res.language  # a queue's own announcements language wins
         app = AppCall(
             secrets.token_hex(8), leg, _identity(caller), dialled, lang, port, res.program(), now, wall
         )

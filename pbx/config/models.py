@@ -236,6 +236,7 @@ class User(PbxModel):
     voicemail: bool = False
     recording: bool = False
     context: Name = "default"
+    language: Literal["nl", "en"] | None = None  # prompts for this user (hotdesk); None: media.language
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

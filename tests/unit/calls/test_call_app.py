@@ -164,3 +164,25 @@ def test_an_offer_without_g711_gets_488(net: Net) -> None:
     a.dial("500", body=SDP_A.replace(b"RTP/AVP 0", b"RTP/AVP 9"))
     a.take_resp(488)
     assert effects(net, MediaOpen) == [] and net.core.b2bua.ports.in_use() == 0
+
+
+def test_prompts_come_in_the_callers_language(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    users = tmp_path / "config" / "users.yaml"
+    users.write_text(
+        users.read_text().replace("    name: Anna de Vries\n", "    name: Anna de Vries\n    language: en\n")
+    )
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "default.yaml").write_text(PLAN)
+    n = Net()
+    cfg = load_config(tmp_path / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    for user, lang in (("201", "en"), ("202", "nl")):
+        phone = Phone(n, user, 5071 if user == "201" else 5072)
+        phone.register()
+        inv = phone.dial("500")
+        phone.ack(inv, phone.take_resp(200))
+        assert effects(n, MediaOpen)[0].language == lang
