@@ -59,6 +59,9 @@ from pbx.transport.udp import UdpTransport
 logger = log.get("pbx.app")
 
 
+MEDIA_EFFECTS = (MediaOpen, MediaUpdate, MediaPlay, MediaStopPlay, MediaClose)  # a tuple: cheap isinstance
+
+
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: the daemon owns SIGTERM/SIGHUP."""
 
@@ -113,7 +116,7 @@ class Daemon:
 
     # --- media: effects out to the RTP shell, its events back into the core ---
     def _on_effect(self, e: object) -> None:
-        if isinstance(e, MediaOpen | MediaUpdate | MediaPlay | MediaStopPlay | MediaClose):
+        if isinstance(e, MEDIA_EFFECTS):
             self.media.execute(e)
             return
         if self.events.subscribers:
