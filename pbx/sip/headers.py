@@ -355,7 +355,9 @@ def parse_uint(value: str, name: str, limit: int = 2**32 - 1) -> int:
 # One `name=value` or `name="value"` (no escapes) of a credentials header; anything else takes
 # the careful loop, which gives the same result or the error.
 _AUTH_PARAM = re.compile(r'[ \t,]*([^= \t,"]+)[ \t]*=[ \t]*(?:"([^"\\]*)"|([^ \t,"]+))')
-_AUTH_ALL = re.compile(r'(?:[ \t,]*[^= \t,"]+[ \t]*=[ \t]*(?:"[^"\\]*"|[^ \t,"]+))*[ \t,]*')
+# Possessive (no backtracking into a name or a bare value): the careful loop reads each greedily,
+# so the whole-string check must accept only the tokenisation it would make.
+_AUTH_ALL = re.compile(r'(?:[ \t,]*[^= \t,"]++[ \t]*=[ \t]*(?:"[^"\\]*"|[^ \t,"]++))*[ \t,]*')
 
 
 def parse_auth_params(value: str) -> tuple[str, dict[str, str]]:

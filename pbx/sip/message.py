@@ -121,6 +121,7 @@ class Headers:
         self._dup = False  # some name occurs more than once: get_all/count scan the list
 
     def _build(self) -> dict[str, str]:
+        self._dup = False
         first: dict[str, str] = {}
         for k, v in self._items:
             if k in first:
@@ -288,7 +289,9 @@ class Message:
         return any(x.strip() == "*" for x in self.headers.get_all("contact"))
 
     def invalidate(self) -> None:
+        """Drop every parsed view and the header index; they are rebuilt when next asked for."""
         self._cseq = self._vias = self._from = self._to = self._contacts = None
+        self.headers._first = None
 
     def first_line(self) -> str:
         raise NotImplementedError

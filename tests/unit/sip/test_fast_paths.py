@@ -102,6 +102,13 @@ def test_auth_params_fast_path_equals_slow(value: str) -> None:
     assert _outcome(parse_auth_params, value) == _outcome(_auth_slow, value)
 
 
+@pytest.mark.parametrize("value", ["0 0=00= 0", 'Digest a="x"b=c', "Digest a=b,,c=d ,", 'Digest a="b\\"c"'])
+def test_auth_params_examples(value: str) -> None:
+    # "0=00= 0": a bare value is read up to a separator ("00="), never split to make a later
+    # parameter fit, so the last "0" has no "=" and the credentials are malformed.
+    assert _outcome(parse_auth_params, value) == _outcome(_auth_slow, value)
+
+
 def test_auth_params_sipp_shape() -> None:
     v = (
         'Digest username="1000",realm="pbx",cnonce="6b8b4567",nc=00000001,qop=auth,'
