@@ -12,8 +12,9 @@ see baresip_kit.py). What baresip receives is recorded by its `sndfile` module (
 PCM, 8 kHz); the recordings are compared with the prompt files decoded. Measured: baresip's
 G.711 decoder differs from ours by at most 2 per sample (0xFF decodes to 2, not 0), and the
 last 100-200 ms of a prompt are missing from a recording when the PBX hangs up right after it
-(still in baresip's jitter buffer when the BYE closes the call), so a prompt counts as heard
-when it is found within 4 per sample, from its first sample, for all but its last 0.4 s.
+(still in baresip's jitter buffer, at most 10 frames, when the BYE closes the call; measured:
+4-5 frames, all of them the prompts' own trailing silence), so a prompt counts as heard when it
+is found within 4 per sample, from its first sample, for all but its last 12 frames.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ CARRIER = """\
 NL = REPO / "sounds" / "nl"
 RATE = 8000
 TOLERANCE = 4  # per sample, between baresip's G.711 decoder and ours
-TAIL_LOST = int(0.4 * RATE)  # what a hang-up right after a prompt may cut from a recording
+TAIL_LOST = 12 * 160  # what a hang-up right after a prompt may cut from a recording
 
 
 # --------------------------------------------------------------------------------------------
@@ -296,6 +297,10 @@ def test_hotdesk_login_rings_moves_and_idle_phone_calls_only_112(
         at = find_prompt(heard, said)
         assert at is not None, f"the confirmation was not heard ({len(heard)} samples)\n{pbx.log(20)}"
 
+    # presence follows the phone: 1002 is present (on 1000); 1000 and 1001 own no phone
+    present = pbx.users_present()
+    assert present["1002"] and not present["1000"] and not present["1001"], present
+
     # a call for 1002 rings the baresip on device 1000 (the SIPp caller cancels on its 180)
     mark_desk, mark_other = desk.mark(), other.mark()
     ring(setup, tmp_path, "1002")
@@ -303,6 +308,17 @@ def test_hotdesk_login_rings_moves_and_idle_phone_calls_only_112(
     assert "1004" in str(incoming.get("peeruri")), incoming
     desk.wait_event("CALL_CLOSED", since=mark_desk)  # the CANCEL reached it
     assert "CALL_INCOMING" not in other.event_types(mark_other), other.detail()
+
+    # and device 1000 calls as 1002: a phone it calls shows User 1002 (From, display name)
+    callee = start_phone(setup, phones, tmp_path, "1003")
+    mark_desk, mark_callee = desk.mark(), callee.mark()
+    desk.dial("1003")
+    incoming = callee.wait_event("CALL_INCOMING", since=mark_callee)
+    assert "sip:1002@" in str(incoming.get("peeruri")), incoming
+    assert incoming.get("peerdisplayname") == "User 1002", incoming
+    desk.command("hangup")  # CANCEL while it rings
+    callee.wait_event("CALL_CLOSED", since=mark_callee)
+    desk.wait_event("CALL_CLOSED", since=mark_desk)
 
     # 1002 logs in on device 1001: 1000 is vacated, a call for 1002 now rings 1001 only
     star35(setup, other, "*35*1002*1002", [("1002", "1001")])
