@@ -177,6 +177,9 @@ class QueueCalls:
                         self.callbacks.pop(e.call_id, None)
                         flow.abandon(e.reason, now, wall)
                         self.mgr.forget_orig(flow)
+                        cb = self.book.items.get(e.call_id)
+                        if cb is not None and cb.state == "offered":
+                            cb.state = "open"  # still waiting in the queue for the next agent
                 elif flow is not None:
                     flow.withdraw(e.reason, now, wall)
                     self.mgr.forget_orig(flow)
@@ -346,6 +349,17 @@ class QueueCalls:
         flow.run(commands, now, wall)
 
     def _overflow(self, e: fx.Overflow, now: float, wall: float) -> None:
+        cb = self.book.items.get(e.call_id)
+        if cb is not None:  # a call-back is not a caller on the line: it waits for its next turn
+            cb.queued = False
+            if e.reason in ("unknown_queue", "queue_removed"):
+                cb.state = "failed"
+                self.book.counters["failed"] += 1
+            else:
+                cb.state, cb.due_wall = "open", wall + self.book.retry_spacing
+            self.mgr.emit(PersistCallback(cb))
+            logger.info("callback_overflow", callback=cb.id, reason=e.reason, state=cb.state)
+            return
         flow = self.waiting.pop(e.call_id, None)
         if flow is None:
             return

@@ -99,3 +99,23 @@ def test_a_customer_who_does_not_answer_is_tried_again_later_then_failed(net: Ne
     assert cb.state == "failed" and cb.results == ["busy", "busy", "busy"]
     net.advance(600)
     assert agent.count("INVITE") == 0
+
+
+def test_a_callback_past_max_wait_waits_for_its_next_turn_instead_of_hanging(net: Net) -> None:
+    customer, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
+    customer.register()
+    agent.register()
+    feature(net, agent, "*45")
+    feature(net, agent, "*46")  # paused: nobody takes it
+    cb_id = press_1_while_waiting(net, customer)
+    net.advance(301)  # Algemeen's max_wait passes: the engine moves it on to Intercollegiaal
+    cb = net.core.queues.book.items[cb_id]
+    assert cb.state == "open" and cb.queued and net.core.acd.calls[cb_id].queue == "Intercollegiaal"
+    # an overflow with nowhere to go: back in the book, due again after the retry spacing
+    from pbx.acd.effects import Overflow
+
+    q = net.core.queues
+    q.carry_out([Overflow(cb_id, "Intercollegiaal", None, "max_wait")], net.clock.now(), net.clock.wall())
+    assert cb.state == "open" and not cb.queued
+    net.advance(301)
+    assert cb.queued  # joined its queue again, with its original place
