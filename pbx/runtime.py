@@ -101,6 +101,8 @@ class AllowList:
         return ok
 
 
+BINDING_EFFECTS = (PersistBinding, DeleteBinding)
+SESSION_EFFECTS = (PersistSession, DeleteSession)
 HOTDESK_EVENTS = (SessionStarted, SessionEnded, LockedOut, NotifyDevice)
 
 
@@ -232,7 +234,7 @@ class Driver:
             for e in effects:
                 if isinstance(e, Send):
                     self._send(e)
-                elif isinstance(e, PersistBinding | DeleteBinding):
+                elif isinstance(e, BINDING_EFFECTS):
                     if store is not None:
                         if not wrote:
                             wrote = True
@@ -243,7 +245,7 @@ class Driver:
                             store.put("binding", record_key(b.aor, b.key), to_record(b), self.clock.wall())
                         else:
                             store.delete("binding", record_key(e.aor, e.contact_key))
-                elif isinstance(e, PersistSession | DeleteSession):
+                elif isinstance(e, SESSION_EFFECTS):
                     if store is not None:
                         if not wrote:
                             wrote = True

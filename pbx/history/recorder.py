@@ -23,6 +23,8 @@ from pbx.config import Config
 from pbx.history.model import Direction, HistoryRow, PersistHistory, result_of
 from pbx.stats import CallStats
 
+CALL_EVENTS = (CallStarted, CallRinging, CallAnswered, CallEnded, CallRejected)  # a tuple: cheap isinstance
+
 
 class Directory(Protocol):
     """Who is who: the seam where phonebooks (internal, external, personal) plug in later."""
@@ -78,7 +80,7 @@ class HistoryRecorder:
         out: list[object] = []
         for e in effects:
             out.append(e)
-            if isinstance(e, CallStarted | CallRinging | CallAnswered | CallEnded | CallRejected):
+            if isinstance(e, CALL_EVENTS):
                 out.extend(self.observe(e))
         return out
 
