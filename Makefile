@@ -47,6 +47,7 @@ test: $(STAMP) tools lint
 
 bench: $(STAMP) tools-bench
 	scripts/in-netns $(BIN)/python scripts/bench
+	scripts/in-netns $(BIN)/python scripts/bench --calls
 	scripts/in-netns $(BIN)/python scripts/bench-media
 	$(BIN)/python scripts/bench-acd
 
