@@ -47,7 +47,7 @@ test: $(STAMP) tools lint
 
 bench: $(STAMP) tools-bench
 	scripts/in-netns $(BIN)/python scripts/bench
-	scripts/in-netns $(BIN)/python scripts/bench --calls
+	$(BIN)/python scripts/bench --calls  # installs sippy first, then enters the loopback namespace itself
 	scripts/in-netns $(BIN)/python scripts/bench-media
 	$(BIN)/python scripts/bench-acd
 
