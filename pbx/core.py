@@ -470,7 +470,8 @@ class PbxCore:
                 if callee is not None:
                     parties.add(callee)
             for user in parties & self.acd.agents.keys():
-                dialogs.setdefault(user, set()).add(info.call_id)
+                if self.queues.working(user) or info.call_id in self.queues.joined:
+                    dialogs.setdefault(user, set()).add(info.call_id)
         ringing: dict[str, set[str]] = {}
         for call_id, agent in self.queues.offers:
             ringing.setdefault(agent, set()).add(call_id)

@@ -156,14 +156,19 @@ class QueueCalls:
 
     def direct_call(self, call_id: str, parties: list[tuple[str, str, str]], now: float, wall: float) -> None:
         """A call the ACD did not offer was answered: (agent, direction, other number) for every
-        agent on it, so the engine counts them busy (and starts wrap-up after, if configured)."""
-        agents = [a for a, _, _ in parties if a in self.engine.agents]
-        if not agents or call_id in self.joined:
+        agent on it who is logged in to a queue, so the engine counts them busy (and starts
+        wrap-up after, if configured). Agents in no queue are not the engine's concern (and a
+        call-heavy office of agents who are not working queues costs it nothing)."""
+        working = [(a, d, n) for a, d, n in parties if self.working(a)]
+        if not working or call_id in self.joined:
             return
-        self.direct[call_id] = agents
-        for agent, direction, number in parties:
-            if agent in self.engine.agents:
-                self.handle(ev.AgentCallStarted(agent, call_id, direction, number), now, wall)
+        self.direct[call_id] = [a for a, _, _ in working]
+        for agent, direction, number in working:
+            self.handle(ev.AgentCallStarted(agent, call_id, direction, number), now, wall)
+
+    def working(self, ext: str) -> bool:
+        agent = self.engine.agents.get(ext)
+        return agent is not None and bool(agent.queues)
 
     # --- out of the engine ---------------------------------------------------------------------------
     def carry_out(self, effects: list[fx.Effect], now: float, wall: float) -> None:
