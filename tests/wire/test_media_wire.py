@@ -9,9 +9,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from harness import REPO, Pbx, password_of
+from harness import REPO, Pbx, password_of, sipp, write_users_csv
 from media_ua import MediaUA, RtpIn
 
 PLAN = """\
@@ -125,3 +126,17 @@ def test_caller_hangs_up_during_the_prompt_and_the_port_is_freed(media_pbx: Pbx)
         u.close()
     assert before > 0
     assert len(u.received) - before <= 2  # at most what was in flight when the BYE came
+
+
+def test_sipp_keys_an_ivr_choice_from_its_rfc2833_capture(media_pbx: Pbx, tmp_path: Path) -> None:
+    pcap = Path("/usr/share/sip-tester/dtmf_2833_2.pcap")
+    if not pcap.exists():
+        pytest.skip("SIPp's DTMF captures are not installed (Debian sip-tester ships them)")
+    before = media_pbx.log_file.read_text(errors="replace").count('"context": "info"')
+    res = sipp(
+        "ivr_dtmf_uac", media_pbx.sip_addr, inf=write_users_csv(tmp_path / "c.csv", ["1001"]), calls=1,
+        rate=1, workdir=tmp_path, keys={"callee": "501"}, timeout=30,
+    )  # fmt: skip
+    assert res.clean and res.successful == 1, res.explain() + media_pbx.log(20)
+    log = media_pbx.log_file.read_text(errors="replace")
+    assert log.count('"context": "info"') == before + 1  # the key "2" took the caller to the info branch
