@@ -195,7 +195,9 @@ class Baresip:
         )
 
     def detail(self) -> str:
-        return f"--- baresip {self.name} events: {self.event_types()}\n{tail(self.log, 25)}"
+        """Its events and the end of its log (without the call status line it redraws)."""
+        lines = [ln for ln in tail(self.log, 400).splitlines() if ln.strip() and not ln.startswith("[0:")]
+        return f"--- baresip {self.name} events: {self.event_types()}\n" + "\n".join(lines[-25:])
 
     # -- recordings ---------------------------------------------------------------------
     def recordings(self) -> list[Path]:

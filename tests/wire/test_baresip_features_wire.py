@@ -168,11 +168,19 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 @pytest.fixture
 def phones(setup: Setup) -> Iterator[list[Baresip]]:
-    """Phones a test starts go in this list; all are stopped (quit, then by PID) at teardown."""
+    """Phones a test starts go in this list; all are stopped (quit, then by PID) at teardown.
+    What they saw and the test's part of the daemon's log are printed then: pytest shows it
+    ("Captured stdout teardown") when the test failed."""
     started: list[Baresip] = []
+    since = log_size(setup.pbx)
     yield started
     for phone in started:
         phone.stop()
+    for phone in started:
+        print(phone.detail())
+    with setup.pbx.log_file.open("rb") as f:
+        f.seek(since)
+        print("--- PBX log of this test:\n" + "\n".join(f.read().decode(errors="replace").splitlines()[-80:]))
 
 
 def start_phone(setup: Setup, phones: list[Baresip], workdir: Path, device: str, **kw: Any) -> Baresip:
