@@ -204,7 +204,9 @@ class AppFlow:
             elif isinstance(cmd, RunAcd) and self.mgr.queues is not None:
                 effects = self.mgr.queues.handle(cmd.command, now, wall)
                 agent = getattr(cmd.command, "agent", "")
-                self.run([Play(confirmation(effects, agent), interruptible=False), Hangup()], now, wall)
+                numbers = {q.name: q.number for q in self.mgr.config.queues}
+                said = confirmation(effects, agent, numbers, app.language)
+                self.run([Play(said, interruptible=False), Hangup()], now, wall)
                 return
 
     def _localised(self, prompts: tuple[str, ...]) -> tuple[str, ...]:

@@ -483,7 +483,7 @@ class CallManager:
         call = self._new_call(req, source, caller, dialled, a_local, now, wall)
         call.direction, call.trunk = "outbound", trunk.name
         self._reply(req, 100, now)
-        presented = out.presented or caller.extension or caller.device
+        presented = out.presented or trunk.default_number or caller.extension or caller.device
         leg, extra = self._trunk_leg("b1", trunk, b_local, out.number, presented, caller.display)
         self._send_b_invite(call, leg, _max_forwards(req), extra, now)
         self.arm(call, "ring", now + self.ring_timeout)

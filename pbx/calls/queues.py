@@ -28,7 +28,7 @@ from pbx.acd import events as ev
 from pbx.acd.callbacks import Callback, CallbackBook, PersistCallback
 from pbx.acd.engine import AcdEngine
 from pbx.ivr.program import Command, Hangup, Play, Program, StopPlay
-from pbx.media.say import expected_wait, queue_position
+from pbx.media.say import expected_wait, queue_position, say_digits
 
 if TYPE_CHECKING:
     from pbx.calls.appcall import AppFlow
@@ -101,14 +101,24 @@ CONFIRM_PROMPTS = {
 }
 
 
-def confirmation(effects: list[fx.Effect], agent: str) -> tuple[str, ...]:
+def confirmation(
+    effects: list[fx.Effect], agent: str, numbers: dict[str, str] | None = None, lang: str = "nl"
+) -> tuple[str, ...]:
+    """What to say after a feature code: the engine's answer, and for a queue login or logout the
+    numbers of the queues it was about ("logged in to queue 3 0 0, 3 0 2"): recorded queue names
+    do not exist, their numbers are what agents dial anyway."""
     for e in effects:
         if isinstance(e, fx.Refused) and e.agent == agent:
             return ("not_allowed",)
         if isinstance(e, fx.Confirmed) and e.agent == agent:
             if e.command == "status":
                 return ("paused",) if e.detail.startswith("paused") else ("available",)
-            return CONFIRM_PROMPTS.get(e.command, ("number_accepted",))
+            said: tuple[str, ...] = CONFIRM_PROMPTS.get(e.command, ("number_accepted",))
+            if e.command in ("login", "logout") and numbers:
+                for name in (n for n in e.detail.split(",") if n):
+                    if name in numbers:
+                        said += tuple(say_digits(numbers[name], lang))
+            return said
     return ("invalid",)
 
 

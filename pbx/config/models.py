@@ -349,6 +349,9 @@ with warnings.catch_warnings():
         match: tuple[Cidr, ...] = ()  # source addresses it calls in from
         prefixes: tuple[Prefix, ...] = ()  # dialled numbers starting with these go out here
         pai: bool = True  # also present the caller's number in P-Asserted-Identity (RFC 3325)
+        default_number: PhoneNumber | None = (
+            None  # presented when the caller has no number (112 from a phone nobody is logged in to)
+        )
 
         @model_validator(mode="after")
         def _credentials_pair(self) -> Self:

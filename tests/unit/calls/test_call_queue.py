@@ -58,7 +58,19 @@ def test_agent_logs_in_by_phone_and_takes_a_queue_call_then_wraps_up(net: Net) -
     caller, agent = Phone(net, "201", 5071), Phone(net, "202", 5072)
     caller.register()
     agent.register()
-    assert feature(net, agent, "*45") == ("logged_in_to_queue",)
+    said = (
+        "logged_in_to_queue",
+        "num_3",
+        "num_0",
+        "num_0",
+        "num_3",
+        "num_0",
+        "num_1",
+        "num_3",
+        "num_0",
+        "num_2",
+    )
+    assert feature(net, agent, "*45") == said  # the numbers of the three queues it logged in to
     assert status(net, "202")[0] == "available"
     inv = caller.dial("300")
     ok = caller.take_resp(200)
