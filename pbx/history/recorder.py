@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from pbx.acd.effects import CallerAnswered
 from pbx.calls.call import CallAnswered, CallEnded, CallRejected, CallRinging, CallStarted
 from pbx.config import Config
 from pbx.history.model import Direction, HistoryRow, PersistHistory, result_of
@@ -64,6 +65,7 @@ class _Open:
     started: CallStarted
     rang: bool = False
     answered: CallAnswered | None = None
+    queue_wait: float | None = None  # seconds in queue before the answer (ACD calls)
 
 
 class HistoryRecorder:
@@ -82,6 +84,10 @@ class HistoryRecorder:
             out.append(e)
             if isinstance(e, CALL_EVENTS):
                 out.extend(self.observe(e))
+            elif isinstance(e, CallerAnswered):
+                rec = self._open.get(e.call_id)
+                if rec is not None:
+                    rec.queue_wait = round(e.waited, 3)
         return out
 
     def observe(
@@ -127,7 +133,7 @@ class HistoryRecorder:
             return HistoryRow(
                 id=f"{s.call_id}-{user}-{direction}", call_id=s.call_id, user=user, direction=direction,
                 other_number=other, other_name=other_name, device=device, start=s.wall, answer=answer,
-                end=ended.wall, duration=duration, queue_wait=None, result=result,
+                end=ended.wall, duration=duration, queue_wait=rec.queue_wait, result=result,
                 did=s.did if s.direction == "inbound" else None, recorded=False,
             )  # fmt: skip
 

@@ -166,3 +166,24 @@ def test_supervisor_moves_a_waiting_caller_keeping_the_place_and_withdraws_to_a_
     [cb] = call(dnet, "GET", "/api/callbacks").json()
     assert (cb["number"], cb["queue"], cb["state"]) == ("201", "Intercollegiaal", "open")
     assert call(dnet, "GET", "/api/queues/Intercollegiaal/waiting").json()[0]["call_id"] == cb["id"]
+
+
+def test_queue_call_history_has_the_time_in_queue(dnet: DaemonNet) -> None:
+    from test_call_flows import SDP_A, SDP_B
+
+    caller, agent = phones(dnet)
+    inv = caller.dial("300")
+    d = caller.ack(inv, caller.take_resp(200))
+    dnet.advance(12)  # waits 12 s: nobody is logged in yet
+    assert call(dnet, "POST", "/api/agents/202/login", {"queue": "Algemeen"}).status_code == 200
+    offer = agent.take_req("INVITE")
+    agent.reply(offer, 200, SDP_B)
+    reinv = caller.take_req("INVITE")
+    caller.reply(reinv, 200, SDP_A)
+    agent.take_req("ACK")
+    caller.request(d, "BYE")
+    agent.reply(agent.take_req("BYE"), 200)
+    dnet.advance(1)
+    rows = call(dnet, "GET", "/api/history?user=202").json()["items"]
+    assert rows and rows[0]["direction"] == "in" and rows[0]["other_number"] == "201"
+    assert rows[0]["queue_wait"] is not None and 11.5 <= rows[0]["queue_wait"] <= 13
