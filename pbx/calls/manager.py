@@ -56,7 +56,7 @@ from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
 from pbx.hotdesk.core import HotdeskCore
 from pbx.ivr.hotdesk import HotdeskProgram
-from pbx.ivr.program import Announcement, Hangup, Menu, NumberEntry, Play, Program
+from pbx.ivr.program import Announcement, Hangup, Menu, NumberEntry, Play, PlayThen, Program
 from pbx.media.effects import DigitReceived, MediaEvent, PlayDone
 from pbx.media.ports import PortPool, PortsExhausted
 from pbx.media.sdp import negotiate as sdp_negotiate
@@ -271,6 +271,9 @@ class CallManager:
         if isinstance(action, dp.Announcement):
             name = action.name
             return Answer(lambda: Announcement(name), f"announcement {name}")
+        if isinstance(action, dp.PlayPrompts):
+            pp = action
+            return Answer(lambda: PlayThen(pp.prompts, pp.interruptible, pp.next), f"play {pp.prompts[0]}")
         if isinstance(action, dp.NumberEntry):
             ne = action
             return Answer(

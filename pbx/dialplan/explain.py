@@ -18,6 +18,7 @@ from pbx.dialplan.model import (
     Feature,
     Ivr,
     NumberEntry,
+    PlayPrompts,
     Reject,
     RingDevice,
     RingQueue,
@@ -34,6 +35,7 @@ _TYPES: dict[type, str] = {
     Announcement: "announcement",
     Ivr: "ivr",
     NumberEntry: "number_entry",
+    PlayPrompts: "play",
     ToTrunk: "trunk",
     Reject: "reject",
 }
@@ -88,6 +90,9 @@ def describe(plan: Dialplan, action: Action) -> str:
             check = "" if validator == "none" else f", checked by {validator}"
             then = f", then continue in {nxt}" if nxt else ", then hang up"
             return f"ask for a number ({digits} digits{check}) with prompt {prompt}{then}"
+        case PlayPrompts(prompts, _interruptible, nxt):
+            then = f", then continue in {nxt}" if nxt else ", then hang up"
+            return f"play {', '.join(prompts)}{then}"
         case ToTrunk(trunk, number):
             return f"send to trunk {trunk} as {number}"
         case Reject(status, reason):

@@ -57,6 +57,15 @@ class Ivr:
 
 
 @dataclass(frozen=True)
+class PlayPrompts:
+    """Play prompts, then continue in `next` (the dialled number is routed there) or hang up."""
+
+    prompts: tuple[str, ...]
+    interruptible: bool
+    next: str | None
+
+
+@dataclass(frozen=True)
 class NumberEntry:
     """Ask for a number (VC 4.3), validate it, keep it with the call, then go to `next`."""
 
@@ -80,7 +89,18 @@ class Reject:
     reason: str
 
 
-Action = RingUser | RingDevice | RingQueue | Feature | Announcement | Ivr | NumberEntry | ToTrunk | Reject
+Action = (
+    RingUser
+    | RingDevice
+    | RingQueue
+    | Feature
+    | Announcement
+    | Ivr
+    | NumberEntry
+    | PlayPrompts
+    | ToTrunk
+    | Reject
+)
 
 FeatureName = Literal["hotdesk", "queue_login", "pause", "wrapup", "disposition", "pickup", "cherry_pick"]
 # (fewest, most) arguments after the code: *35*<ext>*<pin>, *45*<queue>, *46*<reason>, *48*<code>, *8<ext>
@@ -288,6 +308,12 @@ class IvrSpec(DialplanModel):
         return self
 
 
+class PlaySpec(DialplanModel):
+    prompts: tuple[Name, ...] = Field(min_length=1)
+    interruptible: bool = False  # a key stops it and goes on at once
+    next: Name | None = None  # context to continue in; none: hang up after it
+
+
 class NumberEntrySpec(DialplanModel):
     prompt: Name = "enter_number"
     min: int = Field(1, ge=1, le=32)
@@ -318,6 +344,7 @@ ACTIONS = (
     "announcement",
     "ivr",
     "number_entry",
+    "play",
     "trunk",
     "reject",
     "goto",
@@ -344,6 +371,7 @@ class Rule(DialplanModel):
     announcement: Name | None = None
     ivr: IvrSpec | None = None
     number_entry: NumberEntrySpec | None = None
+    play: PlaySpec | None = None
     trunk: TrunkSpec | None = None
     reject: int | None = Field(None, ge=400, le=699)
     goto: Name | None = None
@@ -393,6 +421,8 @@ class Rule(DialplanModel):
             issues.append((("trunk", "name"), f"unknown trunk '{self.trunk.name}'"))
         if self.goto is not None and self.goto not in known.contexts:
             issues.append((("goto",), f"unknown context '{self.goto}'"))
+        if self.play is not None and self.play.next is not None and self.play.next not in known.contexts:
+            issues.append((("play", "next"), f"unknown context '{self.play.next}'"))
         if self.number_entry is not None and self.number_entry.next is not None:
             if self.number_entry.next not in known.contexts:
                 issues.append((("number_entry", "next"), f"unknown context '{self.number_entry.next}'"))

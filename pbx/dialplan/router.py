@@ -32,6 +32,7 @@ from pbx.dialplan.model import (
     Feature,
     Ivr,
     NumberEntry,
+    PlayPrompts,
     Reject,
     RingDevice,
     RingQueue,
@@ -256,6 +257,8 @@ def _resolve(
         return Announcement(fill(spec.announcement)), ""
     if spec.ivr is not None:
         return Ivr(spec.ivr.prompt, tuple(sorted(spec.ivr.options.items()))), ""
+    if spec.play is not None:
+        return PlayPrompts(spec.play.prompts, spec.play.interruptible, spec.play.next), ""
     if spec.number_entry is not None:
         ne = spec.number_entry
         return NumberEntry(ne.prompt, ne.min, ne.max, ne.validator, ne.pattern, ne.next), ""

@@ -121,6 +121,31 @@ class Announcement(Program):
 
 
 @dataclass
+class PlayThen(Program):
+    """Play prompts, then go on in a context (or hang up); a key may cut it short."""
+
+    prompts: tuple[str, ...]
+    interruptible: bool = False
+    next_context: str | None = None
+    done: bool = False
+
+    def start(self, now: float) -> list[Command]:
+        return [Play(self.prompts, interruptible=self.interruptible)]
+
+    def _next(self) -> list[Command]:
+        if self.done:
+            return []
+        self.done = True
+        return [Goto(self.next_context)] if self.next_context else [Hangup()]
+
+    def on_play_done(self, now: float) -> list[Command]:
+        return self._next()
+
+    def on_digit(self, digit: str, now: float) -> list[Command]:
+        return [StopPlay(), *self._next()] if self.interruptible else []
+
+
+@dataclass
 class Menu(Program):
     prompt: str
     options: dict[str, str]  # key -> context

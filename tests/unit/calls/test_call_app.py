@@ -186,3 +186,37 @@ def test_prompts_come_in_the_callers_language(tmp_path: Path) -> None:
         inv = phone.dial("500")
         phone.ack(inv, phone.take_resp(200))
         assert effects(n, MediaOpen)[0].language == lang
+
+
+PLAY_PLAN = """\
+default:
+  - {match: {exact: "600"}, play: {prompts: [welcome, please_hold], next: staff}}
+  - {match: {exact: "601"}, play: {prompts: [closed], interruptible: true}}
+staff:
+  - {match: {prefix: ""}, announcement: goodbye}
+"""
+
+
+def test_play_then_continue_or_hang_up(tmp_path: Path) -> None:
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "default.yaml").write_text(PLAY_PLAN)
+    n = Net()
+    cfg = load_config(ROOT / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    a = Phone(n, "201", 5071)
+    a.register()
+    _d, opened = answered(n, a, "600")
+    plays = effects(n, MediaPlay)
+    assert [p.prompts for p in plays] == [("welcome", "please_hold")]
+    media(n, DigitReceived(opened.session, "1", "rfc4733"))  # not interruptible
+    assert effects(n, MediaPlay) == []
+    media(n, PlayDone(opened.session, plays[0].play_id))
+    then = effects(n, MediaPlay)
+    assert [p.prompts for p in then] == [("goodbye",)]  # went on in context staff
+    media(n, PlayDone(opened.session, then[0].play_id))
+    a.reply(a.take_req("BYE"), 200)
+    _d2, opened2 = answered(n, a, "601")
+    effects(n, MediaPlay)
+    media(n, DigitReceived(opened2.session, "5", "rfc4733"))  # interruptible: a key ends it
+    assert effects(n, MediaStopPlay) and a.take_req("BYE")

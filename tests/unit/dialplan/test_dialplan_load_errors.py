@@ -125,7 +125,7 @@ def rules(*lines: str) -> str:
         (
             rules("- name: nothing to do", '  match: {exact: "1"}'),
             "dp/d.yaml:2: default[0]: a rule needs one action: ring_user, ring_device, ring_queue, feature, "
-            "announcement, ivr, number_entry, trunk, reject, goto",
+            "announcement, ivr, number_entry, play, trunk, reject, goto",
         ),
         (
             rules('- match: {exact: "1"}', '  ring_user: "201"', "  reject: 404"),
@@ -230,7 +230,7 @@ def test_every_problem_in_file_order(problems: Load) -> None:
         "dp/a.yaml:2: default[0].ring_user: unknown user '209'",
         "dp/a.yaml:3: default[1].goto: unknown context 'nowhere'",
         "dp/b.yaml:2: x[0]: a rule needs one action: ring_user, ring_device, ring_queue, feature, "
-        "announcement, ivr, number_entry, trunk, reject, goto",
+        "announcement, ivr, number_entry, play, trunk, reject, goto",
     ]
 
 
