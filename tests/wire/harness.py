@@ -315,82 +315,11 @@ def sipp(
     timeout (+20 s) kills SIPp by PID if it still hangs. `keys` become `-key name value`
     (the scenarios use [expires]). `cpu` pins SIPp with taskset (benchmarks).
     """
-    scenario_path = Path(scenario)
-    if not scenario_path.is_absolute() and not scenario_path.exists():
-        scenario_path = SCENARIOS / scenario_path
-    if not scenario_path.name.endswith(".xml"):
-        scenario_path = scenario_path.with_name(scenario_path.name + ".xml")
-    label = name or scenario_path.stem
-    workdir.mkdir(parents=True, exist_ok=True)
-    stat_file = workdir / f"{label}.stat.csv"
-    error_file = workdir / f"{label}.errors.log"
-    output_file = workdir / f"{label}.out"
-    for stale in (stat_file, error_file, output_file):
-        stale.unlink(missing_ok=True)
-
-    all_keys = {"expires": "3600"}
-    all_keys.update(keys or {})
-    cmd: list[str] = []
-    if cpu is not None:
-        cmd += ["taskset", "-c", str(cpu)]
-    cmd += [
-        which("sipp") or "sipp",
-        f"{target[0]}:{target[1]}",
-        "-sf", str(scenario_path),
-        "-inf", str(inf),
-        "-m", str(calls),
-        "-r", f"{rate:g}",
-        "-t", transport,
-        "-i", local_ip,
-        "-timeout", f"{timeout:g}s",
-        "-timeout_error",
-        "-recv_timeout", str(recv_timeout_ms),
-        "-buff_size", "1048576",
-        "-trace_stat", "-stf", str(stat_file), "-fd", "1",
-        "-trace_err", "-error_file", str(error_file),
-        "-nostdin",
-        "-nd",
-    ]  # fmt: skip
-    if local_port is not None:
-        cmd += ["-p", str(local_port)]
-    if limit is not None:
-        cmd += ["-l", str(limit)]
-    for key, value in all_keys.items():
-        cmd += ["-key", key, value]
-    cmd += list(extra)
-
-    killed = False
-    started = time.monotonic()
-    with output_file.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
-        )
-        try:
-            proc.wait(timeout=timeout + 20)
-        except subprocess.TimeoutExpired:
-            killed = True
-            stop_process(proc, timeout=5)
-    wall = time.monotonic() - started
-    exit_code = int(proc.returncode if proc.returncode is not None else -9)
-
-    stats = parse_sipp_stats(stat_file)
-    return SippResult(
-        exit_code=exit_code,
-        created=_int(stats, "TotalCallCreated"),
-        successful=_int(stats, "SuccessfulCall(C)"),
-        failed=_int(stats, "FailedCall(C)"),
-        timeouts=sum(_int(stats, c) for c in TIMEOUT_COLUMNS),
-        retransmissions=_int(stats, "Retransmissions(C)"),
-        dead_call_msgs=_int(stats, "DeadCallMsgs(C)"),
-        out_of_call_msgs=_int(stats, "OutOfCallMsgs(C)"),
-        elapsed=_hms(stats.get("ElapsedTime(C)", "0:0:0")),
-        wall=wall,
-        killed=killed,
-        stats=stats,
-        stat_file=stat_file,
-        error_file=error_file,
-        output_file=output_file,
-    )
+    return start_sipp(
+        scenario, target, inf=inf, calls=calls, workdir=workdir, rate=rate, timeout=timeout,
+        transport=transport, local_ip=local_ip, local_port=local_port, keys=keys,
+        recv_timeout_ms=recv_timeout_ms, limit=limit, cpu=cpu, extra=extra, name=name, wait_ready=False,
+    ).wait()  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -755,6 +684,7 @@ def start_sipp(
     name: str | None = None,
     trace_msg: bool = False,
     ready_timeout: float = 10.0,
+    wait_ready: bool = True,
 ) -> RunningSipp:
     """Start SIPp like `sipp()` does but without waiting for it (a UAS that answers calls).
 
@@ -817,7 +747,7 @@ def start_sipp(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=workdir
         )
     run = RunningSipp(proc, timeout, time.monotonic(), stat_file, error_file, output_file, workdir, label)
-    if local_port is not None and transport.startswith("u"):
+    if wait_ready and local_port is not None and transport.startswith("u"):
 
         def gone() -> str | None:
             return None if run.running() else f"sipp exited early:\n{tail(output_file, 15)}"
