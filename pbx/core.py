@@ -19,8 +19,9 @@ from pbx import log
 from pbx.acd.engine import AcdEngine
 from pbx.acd.events import AcdInput, AgentReachability
 from pbx.acd.reconcile import AgentTruth, Truth, reconcile
-from pbx.calls.manager import CallInfo, CallManager, Reject
+from pbx.calls.manager import CallInfo, CallManager
 from pbx.calls.queues import QueueCalls
+from pbx.calls.routing import Reject
 from pbx.config import Config
 from pbx.config.models import User
 from pbx.dialplan import Dialplan

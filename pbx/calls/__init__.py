@@ -2,7 +2,8 @@
 
 from pbx.calls.call import Call, CallAnswered, CallEnded, CallStarted, CallState
 from pbx.calls.leg import Leg, LegState
-from pbx.calls.manager import Caller, CallInfo, CallManager, LegInfo, Reject, Ring
+from pbx.calls.manager import CallInfo, CallManager, LegInfo
+from pbx.calls.routing import Caller, Reject, Ring
 
 __all__ = [
     "Call",

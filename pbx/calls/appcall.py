@@ -31,8 +31,9 @@ from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, MediaStopPlay, M
 from pbx.sip.message import Request, make_response
 
 if TYPE_CHECKING:
-    from pbx.calls.manager import Caller, CallManager
+    from pbx.calls.manager import CallManager
     from pbx.calls.originate import OriginateFlow
+    from pbx.calls.routing import Caller
 
 logger = log.get("pbx.calls")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import itertools
-import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,9 +32,7 @@ from datetime import UTC, datetime
 from pbx import dialplan as dp
 from pbx import log
 from pbx.acd import effects as acd_fx
-from pbx.acd import events as acd_ev
 from pbx.acd.callbacks import Callback
-from pbx.acd.events import AcdInput
 from pbx.calls.appcall import AppCall, AppFlow, AppState
 from pbx.calls.call import (
     ALLOW,
@@ -50,13 +47,23 @@ from pbx.calls.call import (
 )
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
-from pbx.calls.queues import AcdCommandProgram, QueueCalls, QueueProgram
+from pbx.calls.queues import QueueCalls, QueueProgram
+from pbx.calls.routing import (
+    Answer,
+    Caller,
+    Outbound,
+    Reject,
+    Resolution,
+    Resolver,
+    Ring,
+    Router,
+    identity,
+)
 from pbx.config import Config
 from pbx.config.models import Trunk
 from pbx.dialplan import Dialplan
 from pbx.hotdesk.core import HotdeskCore
-from pbx.ivr.hotdesk import HotdeskProgram
-from pbx.ivr.program import Announcement, Hangup, Menu, NumberEntry, Play, PlayThen, Program
+from pbx.ivr.program import Hangup, Play
 from pbx.media.effects import DigitReceived, MediaEvent, PlayDone
 from pbx.media.ports import PortPool, PortsExhausted
 from pbx.media.sdp import negotiate as sdp_negotiate
@@ -75,56 +82,6 @@ from pbx.sip.transaction import TimerConfig
 logger = log.get("pbx.calls")
 
 Local = tuple[str, str, int]  # (transport, host, port) the PBX listens on
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    device: str  # the authenticated device (digest user name), or "trunk:<name>"
-    extension: str | None  # the user logged in there; None: nobody (emergency numbers only)
-    display: str
-    source: Addr
-    trunk: str | None = None  # the call came in from this trunk
-    number: str | None = None  # from a trunk: the caller's number (From user part)
-
-
-@dataclass(frozen=True, slots=True)
-class Ring:
-    """Ring every registered contact of these users' devices and of these devices."""
-
-    users: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """Send the call out through a trunk, presenting `presented` as the caller's number."""
-
-    trunk: str
-    number: str
-    presented: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    status: int
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The PBX answers the call itself and runs a program on it (announcement, IVR menu, ...)."""
-
-    program: Callable[[], Program]
-    what: str  # for logs: "announcement after-hours", "ivr welcome"
-    language: str | None = None  # prompts in this language (a queue's), else the caller's
-
-
-Resolution = Ring | Outbound | Reject | Answer
-Resolver = Callable[[str, Caller, float], Resolution]
-
-# Per-call choice of the presented number (SPEC 1, "kies met welk nummer je uitbelt"): dial
-# *7<n>*<number> to present the n-th of the user's numbers (1-based) on this call.
-CHOOSE_NUMBER = re.compile(r"\*7([1-9])\*(.+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +110,6 @@ def _unquote(display: str | None) -> str:
     if len(d) >= 2 and d[0] == d[-1] == '"':
         d = d[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     return d
-
-
-def _identity(caller: Caller) -> str:
-    """The caller's number as the callee sees it: extension, device, or the trunk caller's number."""
-    if caller.trunk is not None:
-        return caller.number or "anonymous"
-    return caller.extension or caller.device
 
 
 def _hostport(host: str, port: int) -> str:
@@ -198,6 +148,7 @@ class CallManager:
         self.timers = timers
         self.server = server
         self.ring_timeout = ring_timeout
+        self.router = Router(self)
         self.resolver: Resolver = self.resolve_target
         self._calls: dict[str, Call] = {}
         self._dialogs: dict[tuple[str, str], tuple[Call, Leg]] = {}
@@ -220,116 +171,12 @@ class CallManager:
         self.moh_language: str = config.media.language
         self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
 
-    # --- routing ---------------------------------------------------------------------------------
+    # --- routing (pbx/calls/routing.py) -------------------------------------------------------
     def resolve_target(self, dialled: str, caller: Caller, wall: float) -> Resolution:
-        """Whom to ring for `dialled`: the dialplan decides; without one, the built-in routing."""
-        cfg = self.config
-        presented: str | None = None
-        nobody = caller.trunk is None and caller.extension is None and dialled not in cfg.emergency_numbers
-        if caller.trunk is None:
-            m = CHOOSE_NUMBER.fullmatch(dialled)
-            user = cfg.user(caller.extension) if caller.extension is not None else None
-            if m is not None:
-                numbers = user.numbers if user is not None else ()
-                if int(m[1]) > len(numbers):
-                    return Reject(403, "Number Not Allowed")
-                presented, dialled = numbers[int(m[1]) - 1], m[2]
-            elif user is not None:
-                presented = user.default_number or (user.numbers[0] if user.numbers else None)
-        if self.dialplan is None:
-            return Reject(403, "Not Logged In") if nobody else self._builtin_route(dialled, caller, presented)
-        plan = self.dialplan
-        if caller.trunk is not None:
-            contexts = plan.contexts_for_trunk(caller.trunk)
-        else:
-            contexts = plan.contexts_for(user=caller.extension, device=caller.device)
-        decision = plan.route(dialled, contexts, datetime.fromtimestamp(wall, UTC), caller.extension)
-        action = decision.action
-        if nobody and not (isinstance(action, dp.Feature) and action.name == "hotdesk"):
-            return Reject(403, "Not Logged In")  # a phone nobody is logged in to: 112 and *35 only
-        return self._from_action(action, caller, presented)
+        return self.router.resolve(dialled, caller, wall)
 
     def _from_action(self, action: dp.Action, caller: Caller, presented: str | None) -> Resolution:
-        if isinstance(action, dp.RingUser):
-            return Ring(users=(action.extension,))
-        if isinstance(action, dp.RingDevice):
-            return Ring(devices=(action.username,))
-        if isinstance(action, dp.ToTrunk):
-            if caller.trunk is not None:
-                return Reject(403, "No Transit")  # trunk to trunk would be an open relay for toll fraud
-            return Outbound(action.trunk, action.number, presented)
-        if isinstance(action, dp.Reject):
-            return Reject(action.status, action.reason)
-        if isinstance(action, dp.RingQueue):
-            if self.queues is None:
-                return Reject(480, "Queue Not Available")
-            queue = action.name
-            q = self.config.queue(queue)
-            key = q.callback_key if q is not None else None
-            lang = q.language if q is not None else None
-            return Answer(lambda: QueueProgram(queue, key), f"queue {queue}", lang)
-        if isinstance(action, dp.Announcement):
-            name = action.name
-            return Answer(lambda: Announcement(name), f"announcement {name}")
-        if isinstance(action, dp.PlayPrompts):
-            pp = action
-            return Answer(lambda: PlayThen(pp.prompts, pp.interruptible, pp.next), f"play {pp.prompts[0]}")
-        if isinstance(action, dp.NumberEntry):
-            ne = action
-            return Answer(
-                lambda: NumberEntry(ne.prompt, ne.min_digits, ne.max_digits, validator=ne.validator,
-                                    pattern=ne.pattern, next_context=ne.next),
-                f"number entry {ne.prompt}",
-            )  # fmt: skip
-        if isinstance(action, dp.Ivr):
-            prompt, options = action.prompt, dict(action.options)
-            return Answer(lambda: Menu(prompt, options), f"ivr {prompt}")
-        if isinstance(action, dp.Feature) and action.name == "hotdesk" and self.hotdesk is not None:
-            hd, device, source, args = self.hotdesk, caller.device, caller.source.host, action.args
-            return Answer(lambda: HotdeskProgram(hd, device, source, args), f"hotdesk {len(args)} args")
-        if isinstance(action, dp.Feature) and self.queues is not None:
-            command = self._acd_command(action, caller)
-            if command is None:
-                return Reject(403 if caller.extension is None else 480, "Not An Agent")
-            return Answer(lambda: AcdCommandProgram(command), f"feature {action.name}")
-        return Reject(480, "Service Not Available")  # pickup: not yet
-
-    def _acd_command(self, action: dp.Feature, caller: Caller) -> AcdInput | None:
-        """*45 [*queue number], *46 [*reason], *47, *48*code as the ACD's commands."""
-        agent, args = caller.extension, action.args
-        if agent is None:
-            return None
-        if action.name == "queue_login":
-            queue = None
-            if args:
-                queue = next((q.name for q in self.config.queues if q.number == args[0]), args[0])
-            return acd_ev.ToggleLogin(agent, queue)
-        if action.name == "pause":
-            return acd_ev.TogglePause(agent, args[0] if args else None)
-        if action.name == "wrapup":
-            return acd_ev.SetWrapup(agent)
-        if action.name == "disposition" and args:
-            return acd_ev.SetDisposition(agent, args[0])
-        if action.name == "cherry_pick" and args and self.queues is not None:
-            queue = next((q.name for q in self.config.queues if q.number == args[0]), args[0])
-            head = self.queues.head_of(queue)
-            return acd_ev.CherryPick(agent, head or f"{queue}:nobody-waiting")
-        return None
-
-    def _builtin_route(self, dialled: str, caller: Caller, presented: str | None) -> Resolution:
-        """No dialplans: a user's extension rings that user; a number that starts with one of a
-        trunk's prefixes goes out through that trunk as dialled; emergency numbers go out through
-        the first trunk."""
-        cfg = self.config
-        if cfg.user(dialled) is not None:
-            return Ring(users=(dialled,))
-        if caller.trunk is None:
-            for t in cfg.trunks:
-                if any(dialled.startswith(p) for p in t.prefixes):
-                    return Outbound(t.name, dialled, presented)
-            if dialled in cfg.emergency_numbers and cfg.trunks:
-                return Outbound(cfg.trunks[0].name, dialled, presented)
-        return Reject(404)
+        return self.router.from_action(action, caller, presented)
 
     def caller_for(self, device: str, source: Addr) -> Caller:
         if self.hotdesk is not None:
@@ -576,7 +423,7 @@ class CallManager:
     def _new_call(self, req: Request, source: Addr, caller: Caller, dialled: str,
                   local: tuple[str, str], now: float, wall: float) -> Call:  # fmt: skip
         a = self._caller_leg(req, source, caller, local)
-        call = Call(secrets.token_hex(8), self, a, _identity(caller), dialled, now, wall,
+        call = Call(secrets.token_hex(8), self, a, identity(caller), dialled, now, wall,
                     self.server)  # fmt: skip
         if caller.trunk is not None:
             call.direction, call.did, call.trunk = "inbound", dialled, caller.trunk
@@ -587,7 +434,7 @@ class CallManager:
 
     def _fork(self, call: Call, i: int, device: str, b: Binding, caller: Caller, dialled: str,
               mf: int, now: float) -> None:  # fmt: skip
-        leg = self._device_leg(f"b{i}", device, b, _identity(caller), caller.display, dialled)
+        leg = self._device_leg(f"b{i}", device, b, identity(caller), caller.display, dialled)
         self._send_b_invite(call, leg, mf, [], now)
 
     def on_cancel(self, req: Request, now: float, wall: float) -> list[object]:
@@ -894,7 +741,7 @@ class CallManager:
         if res.language is not None:
             lang = res.language  # a queue's own announcements language wins
         app = AppCall(
-            secrets.token_hex(8), leg, _identity(caller), dialled, lang, port, res.program(), now, wall
+            secrets.token_hex(8), leg, identity(caller), dialled, lang, port, res.program(), now, wall
         )
         flow = AppFlow(self, app)
         flow.caller = caller
@@ -1210,7 +1057,7 @@ class CallManager:
         """A call refused before any phone rang still belongs in the caller's history."""
         if direction is None:
             direction = "inbound" if caller.trunk is not None else "internal"
-        who = _identity(caller)
+        who = identity(caller)
         self.emit(CallRejected(req.call_id, who, dialled, status, wall, caller.device, direction))
 
     # --- commands from the API -------------------------------------------------------------------

@@ -33,7 +33,8 @@ from pbx.calls.sdp import inactive_answer
 from pbx.sip.message import Request, Response
 
 if TYPE_CHECKING:
-    from pbx.calls.manager import Caller, CallManager, Resolution
+    from pbx.calls.manager import CallManager
+    from pbx.calls.routing import Caller, Resolution
 
 logger = log.get("pbx.calls")
 

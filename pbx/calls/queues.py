@@ -32,8 +32,9 @@ from pbx.media.say import expected_wait, queue_position, say_digits
 
 if TYPE_CHECKING:
     from pbx.calls.appcall import AppFlow
-    from pbx.calls.manager import Caller, CallManager
+    from pbx.calls.manager import CallManager
     from pbx.calls.originate import OriginateFlow
+    from pbx.calls.routing import Caller
 
 logger = log.get("pbx.acd")
 
@@ -380,7 +381,7 @@ class QueueCalls:
             return
         logger.info("queue_overflow", call_id=e.call_id, queue=e.queue, target=e.target, reason=e.reason)
         if e.target is not None and self.mgr.config.user(e.target) is not None:
-            from pbx.calls.manager import Ring
+            from pbx.calls.routing import Ring  # here: routing imports this module
 
             self.mgr.bridge_app(flow, Ring(users=(e.target,)), now, wall)
             return

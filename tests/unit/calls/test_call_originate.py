@@ -6,7 +6,7 @@ import pytest
 from test_call_flows import SDP_A, SDP_B, Net, Phone
 
 from pbx.calls import CallEnded
-from pbx.calls.manager import Reject
+from pbx.calls.routing import Reject
 
 SDP_A2 = SDP_A.replace(b"o=a 1 1", b"o=a 1 2")
 
