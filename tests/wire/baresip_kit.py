@@ -189,6 +189,11 @@ class Baresip:
 
         return wait_until(found, timeout, f"{kind} at baresip {self.name}", alive=self._exited)
 
+    def event_field(self, kind: str, name: str) -> Any:
+        """A field of the first event of this kind (None when there is none)."""
+        with self._lock:
+            return next((e.get(name) for e in self.events if e.get("type") == kind), None)
+
     def wait_registered(self, timeout: float = 10.0) -> None:
         self.pbx.wait_for(
             lambda: self.user in self.pbx.registered_users() or None, f"{self.name} registered", timeout

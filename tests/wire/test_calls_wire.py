@@ -18,9 +18,6 @@ import contextlib
 import itertools
 import json
 import re
-import socket
-import subprocess
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,16 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from baresip_kit import Baresip, find_baresip
 from harness import (
     Pbx,
     SippResult,
     free_port,
     sipp,
     start_sipp,
-    stop_process,
     tail,
     wait_until,
-    which,
     write_users_csv,
 )
 
@@ -397,128 +393,6 @@ def test_a_scenario_fails_when_the_callee_is_not_there(line: Line, tmp_path: Pat
 # --------------------------------------------------------------------------------------------
 # baresip to baresip through the PBX
 # --------------------------------------------------------------------------------------------
-BARESIP_MODULE_DIRS = (
-    "/usr/lib/baresip/modules",
-    "/usr/lib/x86_64-linux-gnu/baresip/modules",
-    "/usr/local/lib/baresip/modules",
-)
-
-
-class Baresip:
-    """One baresip with its own config dir, driven over ctrl_tcp (JSON in netstrings); a
-    reader thread collects the events it pushes (CALL_ESTABLISHED, CALL_CLOSED, ...)."""
-
-    def __init__(self, workdir: Path, user: str, pbx: Pbx, module_path: str, auto_answer: bool) -> None:
-        self.user = user
-        self.sip_port, self.ctrl_port = free_port(), free_port()
-        self.conf = workdir / f"baresip-{user}"
-        self.conf.mkdir(parents=True)
-        # ausine: a source, so that the call has audio to send (it needs 48 kHz stereo); no
-        # player module: what comes in is dropped
-        (self.conf / "config").write_text(
-            "poll_method\tepoll\n"
-            f"sip_listen\t127.0.0.1:{self.sip_port}\n"
-            "net_interface\t127.0.0.1\n"
-            f"module_path\t{module_path}\n"
-            "module\tg711.so\n"
-            "module\tausine.so\n"
-            "audio_source\tausine,440\n"
-            "ausrc_srate\t48000\n"
-            "ausrc_channels\t2\n"
-            "module_tmp\tuuid.so\n"
-            "module_tmp\taccount.so\n"
-            "module_app\tmenu.so\n"
-            "module_app\tctrl_tcp.so\n"
-            f"ctrl_tcp_listen\t127.0.0.1:{self.ctrl_port}\n"
-        )
-        answer = ";answermode=auto" if auto_answer else ""
-        (self.conf / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{pbx.sip_port}>;auth_pass=pw{user};regint=600{answer}\n"
-        )
-        self.log = workdir / f"baresip-{user}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.sock: socket.socket | None = None
-        self.events: list[dict[str, Any]] = []
-        self.responses: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._reader: threading.Thread | None = None
-
-    def start(self, binary: str) -> None:
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [binary, "-f", str(self.conf)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
-        self.sock = wait_until(self._connect, 10, f"baresip {self.user} ctrl_tcp", alive=self._exited)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _exited(self) -> str | None:
-        if self.proc is not None and self.proc.poll() is not None:
-            return f"baresip {self.user} exited ({self.proc.returncode}):\n{tail(self.log)}"
-        return None
-
-    def _connect(self) -> socket.socket | None:
-        try:
-            return socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
-        except OSError:
-            return None
-
-    def _read(self) -> None:
-        assert self.sock is not None
-        self.sock.settimeout(0.5)
-        buf = b""
-        while True:
-            try:
-                chunk = self.sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
-            buf += chunk
-            while b":" in buf:
-                size, _, rest = buf.partition(b":")
-                if not size.isdigit() or len(rest) < int(size) + 1:
-                    break
-                body, buf = rest[: int(size)], rest[int(size) + 1 :]
-                try:
-                    msg = json.loads(body)
-                except json.JSONDecodeError:
-                    continue
-                with self._lock:
-                    (self.events if msg.get("event") else self.responses).append(msg)
-
-    def command(self, command: str, params: str = "") -> None:
-        assert self.sock is not None
-        body = json.dumps({"command": command, "params": params, "token": command}).encode()
-        self.sock.sendall(str(len(body)).encode() + b":" + body + b",")
-
-    def event_types(self) -> list[str]:
-        with self._lock:
-            return [str(e.get("type")) for e in self.events]
-
-    def event_field(self, kind: str, name: str) -> Any:
-        with self._lock:
-            return next((e.get(name) for e in self.events if e.get("type") == kind), None)
-
-    def wait_event(self, kind: str, timeout: float = 10.0) -> None:
-        wait_until(lambda: kind in self.event_types(), timeout, f"{kind} at baresip {self.user}",
-                   alive=self._exited)  # fmt: skip
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None and self.sock is not None:
-            with contextlib.suppress(OSError):
-                self.command("quit")
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=5)
-        if self.sock is not None:
-            self.sock.close()
-        stop_process(self.proc, timeout=5)
-
-
 def metric(pbx: Pbx, name: str, **labels: str) -> float:
     """One sample of /metrics (0 when absent); labels in any order."""
     _, text = pbx.request("GET", "/metrics")
@@ -534,12 +408,9 @@ def metric(pbx: Pbx, name: str, **labels: str) -> float:
 
 
 def test_baresip_calls_baresip_with_hold_and_resume(line: Line, tmp_path: Path) -> None:
-    binary = which("baresip")
-    if binary is None:
-        pytest.skip("baresip is not installed (apt-get install baresip)")
-    module_path = next((d for d in BARESIP_MODULE_DIRS if Path(d, "ctrl_tcp.so").exists()), None)
-    if module_path is None:
-        pytest.skip("baresip modules (ctrl_tcp.so) not found")
+    binary, module_path, why = find_baresip()
+    if binary is None or module_path is None:
+        pytest.skip(why)
     pbx = line.pbx
     caller = Baresip(tmp_path, line.caller, pbx, module_path, auto_answer=False)
     callee = Baresip(tmp_path, line.callee, pbx, module_path, auto_answer=True)
