@@ -33,7 +33,7 @@ tools-bench:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check pbx tests scripts/gen-config scripts/bench scripts/bench-media
+	$(BIN)/ruff check pbx tests scripts/gen-config scripts/bench scripts/bench-media scripts/profile-call
 	$(BIN)/ruff format --check pbx tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -89,6 +89,7 @@ class PbxCore:
         self.dialplan = dialplan
         # A trunk is recognised by its `match` networks, or else by its own host and port.
         self.trunk_sources: list[tuple[IpNetwork, int | None, str]] = []
+        self._trunk_cache: dict[tuple[str, int], str | None] = {}
         for t in config.trunks:
             if t.match:
                 self.trunk_sources += [(net, None, t.name) for net in t.match]
@@ -397,14 +398,24 @@ class PbxCore:
         trusted by address, as Asterisk's `identify` and Kamailio's `permissions` do)."""
         if not self.trunk_sources:
             return None
+        key = (source.host, source.port)
+        cache = self._trunk_cache
+        if key in cache:
+            return cache[key]
+        name: str | None = None
         try:
             ip = ipaddress.ip_address(source.host)
         except ValueError:
-            return None
-        for net, port, name in self.trunk_sources:
-            if ip.version == net.version and ip in net and (port is None or port == source.port):
-                return name
-        return None
+            ip = None
+        if ip is not None:
+            for net, port, trunk in self.trunk_sources:
+                if ip.version == net.version and ip in net and (port is None or port == source.port):
+                    name = trunk
+                    break
+        if len(cache) >= 4096:  # bounded: any address may send an INVITE
+            cache.clear()
+        cache[key] = name
+        return name
 
     def _challenge(self, header: str, now: float, stale: bool = False) -> list[tuple[str, str]]:
         return [(header, v) for v in self.auth.challenge(now, stale=stale)]

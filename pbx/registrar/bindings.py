@@ -89,6 +89,8 @@ class Binding:
         if self.source.reliable:
             return self.source
         u = parse_uri(self.uri)
+        if u.bare_host == self.source.host:
+            return self.source  # the usual case, without parsing an address
         try:
             ip = ipaddress.ip_address(u.bare_host)
         except ValueError:

@@ -154,6 +154,7 @@ def parse(
     items: list[tuple[str, str]] = []
     first: dict[str, str] = {}
     dup = False
+    twice: str | None = None  # a single-valued header seen twice
     names = _NAMES
     for line in lines[1:]:
         raw, colon, value = line.partition(":")
@@ -176,6 +177,8 @@ def parse(
         items.append((name, value))
         if name in first:
             dup = True
+            if twice is None and name in SINGLE_HEADERS:
+                twice = name
         else:
             first[name] = value
     headers._items = tuple(items)
@@ -188,7 +191,7 @@ def parse(
     else:
         msg = _request(start, headers)
     msg.body = _body(headers, body, stream)
-    _validate(msg)
+    _validate(msg, twice)
     return msg
 
 
@@ -240,12 +243,10 @@ def _body(headers: Headers, body: bytes, stream: bool) -> bytes:
     return body[:n]
 
 
-def _validate(msg: Message) -> None:
+def _validate(msg: Message, twice: str | None) -> None:
     h = msg.headers
-    if h.has_repeats():  # only then can a single-valued header occur twice
-        for name in SINGLE_HEADERS:
-            if h.count(name) > 1:
-                raise SipParseError(f"more than one {name} header")  # RFC 4475 multi01
+    if twice is not None:
+        raise SipParseError(f"more than one {twice} header")  # RFC 4475 multi01
     for name in ("call-id", "cseq", "from", "to"):
         if not h.get(name):
             raise SipParseError(f"missing {name} header")  # RFC 4475 insuf
