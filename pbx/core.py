@@ -198,7 +198,8 @@ class PbxCore:
                 good.append(r)
             except (KeyError, TypeError, ValueError):
                 logger.warning("hotdesk_record_unreadable", record=str(r)[:200])
-        return self._notify_phones(list(self.hotdesk.restore(good, now, wall, registered=set(self._registered))), now)
+        restored = self.hotdesk.restore(good, now, wall, registered=set(self._registered))
+        return self._notify_phones(list(restored), now)
 
     def hotdesk_login(self, user: str, device: str, now: float, wall: float) -> tuple[str, list[Effect]]:
         outcome, effects = self.hotdesk.login(user, device, now, wall)
@@ -610,10 +611,9 @@ class PbxCore:
         lhost = f"[{local[1]}]" if ":" in local[1] else local[1]
         me = f"{lhost}:{local[2]}"
         call_id = secrets.token_hex(12)
-        req = check_sync(
-            b.uri, f"sip:{b.aor}@{me}", user, f"SIP/2.0/{dest.transport.upper()} {me};branch={new_branch()};rport",
-            f"sip:pbx@{me}", secrets.token_hex(6), call_id, self.server_name,
-        )  # fmt: skip
+        via = f"SIP/2.0/{dest.transport.upper()} {me};branch={new_branch()};rport"
+        tag = secrets.token_hex(6)
+        req = check_sync(b.uri, f"sip:{b.aor}@{me}", user, via, f"sip:pbx@{me}", tag, call_id, self.server_name)
         key, effects = self.tx.send_request(req, dest, now)
         self._notify_tx[key] = (b.aor, call_id)
         self.stats.requests_out["NOTIFY"] += 1

@@ -45,8 +45,8 @@ def api_login(net: Net, user: str, device: str) -> None:
 
 def test_login_takeover_and_logout_notify_each_phone_whose_user_changed(tmp_path: Path) -> None:
     net = make_net(tmp_path)
-    lobby, lobby2, desk, own = Phone(net, "lobby", 5071), Phone(net, "lobby", 5073), Phone(net, "202", 5072), \
-        Phone(net, "203", 5074)  # fmt: skip
+    lobby, lobby2 = Phone(net, "lobby", 5071), Phone(net, "lobby", 5073)
+    desk, own = Phone(net, "202", 5072), Phone(net, "203", 5074)
     for p in (lobby, lobby2, desk, own):
         p.register()
     assert not any(notifies(p) for p in (lobby, lobby2, desk, own))  # registering changes nobody
@@ -65,7 +65,7 @@ def test_login_takeover_and_logout_notify_each_phone_whose_user_changed(tmp_path
     assert [n.headers.get("x-pbx-hotdesk-user") for n in notifies(desk)] == ["203"]
     assert not notifies(own)
     # the admin logout: 202's phone is 202's again, 203's own phone 203's
-    outcome, effects = net.core.hotdesk_logout("203", net.clock.now(), net.clock.wall())
+    _outcome, effects = net.core.hotdesk_logout("203", net.clock.now(), net.clock.wall())
     net.deliver(effects)
     assert [n.headers.get("x-pbx-hotdesk-user") for n in notifies(desk)] == ["202"]
     assert [n.headers.get("x-pbx-hotdesk-user") for n in notifies(own)] == ["203"]

@@ -21,10 +21,13 @@ def by_phone(device: str, args: tuple[str, ...]) -> Callable[[HotdeskCore], obje
     return lambda core: run(core, device, args, now=10.0)[1].effects
 
 
-CASES: list[tuple[str, Callable[[HotdeskCore], None], Callable[[HotdeskCore], object], dict[str, str | None]]] = [
+Scene = Callable[[HotdeskCore], None]
+Action = Callable[[HotdeskCore], object]
+CASES: list[tuple[str, Scene, Action, dict[str, str | None]]] = [
     # (case, scene, action, devices notified -> their new user)
     ("login on a free phone", lambda c: None, by_phone("desk1", ("101", "1011")), {"desk1": "101"}),
-    ("logout by *35 on the phone", lambda c: login(c, "101", "desk1"), by_phone("desk1", ()), {"desk1": None}),
+    ("logout by *35 on the phone", lambda c: login(c, "101", "desk1"), by_phone("desk1", ()),
+     {"desk1": None}),
     ("logout by *35*ext*pin toggle", lambda c: login(c, "101", "desk1"), by_phone("desk1", ("101", "1011")),
      {"desk1": None}),
     ("takeover: login elsewhere moves the user", lambda c: login(c, "101", "desk1"),
@@ -50,9 +53,8 @@ CASES: list[tuple[str, Callable[[HotdeskCore], None], Callable[[HotdeskCore], ob
 
 @pytest.mark.parametrize("case, scene, action, expected", CASES, ids=[c[0] for c in CASES])
 def test_devices_notified(
-    case: str, scene: Callable[[HotdeskCore], None], action: Callable[[HotdeskCore], object],
-    expected: dict[str, str | None],
-) -> None:  # fmt: skip
+    case: str, scene: Scene, action: Action, expected: dict[str, str | None]
+) -> None:
     core = fresh()
     scene(core)
     effects = action(core)
