@@ -613,7 +613,8 @@ class PbxCore:
         call_id = secrets.token_hex(12)
         via = f"SIP/2.0/{dest.transport.upper()} {me};branch={new_branch()};rport"
         tag = secrets.token_hex(6)
-        req = check_sync(b.uri, f"sip:{b.aor}@{me}", user, via, f"sip:pbx@{me}", tag, call_id, self.server_name)
+        to = f"sip:{b.aor}@{me}"
+        req = check_sync(b.uri, to, user, via, f"sip:pbx@{me}", tag, call_id, self.server_name)
         key, effects = self.tx.send_request(req, dest, now)
         self._notify_tx[key] = (b.aor, call_id)
         self.stats.requests_out["NOTIFY"] += 1
