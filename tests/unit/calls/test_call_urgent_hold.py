@@ -5,8 +5,8 @@ later (their own re-INVITE reunites the two phones)."""
 
 from __future__ import annotations
 
-from test_call_flows import ROOT, SDP_A, SDP_B, Net, Phone
 import pytest
+from test_call_flows import ROOT, SDP_A, SDP_B, Net, Phone
 from test_call_queue import feature, status, take
 
 from pbx.acd.effects import HoldCall
