@@ -50,9 +50,12 @@ def test_an_old_database_gets_the_column(tmp_path: Path) -> None:
     import sqlite3
 
     db = sqlite3.connect(str(tmp_path / "old.db"))
-    cols = ("id TEXT, node_id TEXT, call_id TEXT, user TEXT, direction TEXT, other_number TEXT, other_name TEXT,"
-            " device TEXT, start REAL, answer REAL, end REAL, duration REAL, queue_wait REAL, result TEXT,"
-            " did TEXT, recorded INTEGER, PRIMARY KEY (node_id, id)")
+    cols = (
+        "id TEXT, node_id TEXT, call_id TEXT, user TEXT, direction TEXT, other_number TEXT,"
+        " other_name TEXT,"
+        " device TEXT, start REAL, answer REAL, end REAL, duration REAL, queue_wait REAL, result TEXT,"
+        " did TEXT, recorded INTEGER, PRIMARY KEY (node_id, id)"
+    )
     db.executescript(
         f"CREATE TABLE history ({cols});"
         "INSERT INTO history VALUES ('c0-202-in','n1','c0','202','in','201',NULL,NULL,1,NULL,2,0,NULL,"
