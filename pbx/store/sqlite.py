@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 SCHEMA_VERSION = "1"
 
 # Call history is paged per user, newest first, so it gets a real table and index rather than
-# JSON documents in `state`. Rows are written once, when the call ends, and never changed.
+# JSON documents in `state`. Rows are written once, when the call ends; only the disposition is
+# set later (an agent keys it during wrap-up, after the row was written).
 HISTORY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
     id TEXT NOT NULL,
