@@ -27,6 +27,7 @@ from pbx.config.models import User
 from pbx.dialplan import Dialplan
 from pbx.hotdesk.core import HotdeskCore
 from pbx.hotdesk.model import NotifyDevice, SessionEnded, SessionStarted
+from pbx.hotdesk.notify import check_sync, should_notify
 from pbx.hotdesk.records import from_record as hd_from_record
 from pbx.media.effects import MediaEvent
 from pbx.registrar.bindings import Binding
@@ -79,6 +80,7 @@ class PbxCore:
         self.stats = Stats()
         self.local: list[tuple[str, str, int]] = []
         self._qualify: dict[str, tuple[str, str]] = {}  # client tx key -> (aor, contact key)
+        self._notify_tx: dict[str, tuple[str, str]] = {}  # hotdesk NOTIFY tx key -> (device, Call-ID)
         self.apply_config(config, now, wall, initial=True, dialplan=dialplan)
 
     # --- configuration ---------------------------------------------------------------------
@@ -170,7 +172,7 @@ class PbxCore:
         self.queues.carry_out(self.acd.apply_config(config, now, wall), now, wall)
         out += self.b2bua.take_effects()
         out += self._sync_agents(None, now, wall)
-        return out
+        return self._notify_phones(out, now)
 
     def set_local(self, listens: Sequence[tuple[str, str, int]]) -> None:
         """The addresses we listen on (after binding port 0); used for our own Via/Contact."""
@@ -197,20 +199,23 @@ class PbxCore:
                 good.append(r)
             except (KeyError, TypeError, ValueError):
                 logger.warning("hotdesk_record_unreadable", record=str(r)[:200])
-        return list(self.hotdesk.restore(good, now, wall, registered=set(self._registered)))
+        restored = self.hotdesk.restore(good, now, wall, registered=set(self._registered))
+        return self._notify_phones(list(restored), now)
 
     def hotdesk_login(self, user: str, device: str, now: float, wall: float) -> tuple[str, list[Effect]]:
         outcome, effects = self.hotdesk.login(user, device, now, wall)
-        return outcome.value, [*effects, *self._sync_agents(_hotdesk_users(effects), now, wall)]
+        out = [*effects, *self._sync_agents(_hotdesk_users(effects), now, wall)]
+        return outcome.value, self._notify_phones(out, now)
 
     def hotdesk_logout(self, user: str, now: float, wall: float) -> tuple[str, list[Effect]]:
         outcome, effects = self.hotdesk.force_logout(user, now, wall)
-        return outcome.value, [*effects, *self._sync_agents(_hotdesk_users(effects), now, wall)]
+        out = [*effects, *self._sync_agents(_hotdesk_users(effects), now, wall)]
+        return outcome.value, self._notify_phones(out, now)
 
     # --- input -----------------------------------------------------------------------------
     def receive(self, data: bytes, source: Addr, now: float, wall: float) -> list[Effect]:
         self.b2bua.step_time = (now, wall)
-        return self._receive(data, source, now, wall)
+        return self._notify_phones(self._receive(data, source, now, wall), now)
 
     def _receive(self, data: bytes, source: Addr, now: float, wall: float) -> list[Effect]:
         if not self.guard.allow(source.host, now):
@@ -467,7 +472,7 @@ class PbxCore:
             self.queues.carry_out(reconcile(self.acd, self._acd_truth(now), now, wall), now, wall)
         out += self.b2bua.take_effects()
         self.guard.on_timer(now)
-        return out
+        return self._notify_phones(out, now)
 
     def _acd_truth(self, now: float) -> Truth:
         """What really is, for the reconciler: registrations, answered calls, ringing offers."""
@@ -562,6 +567,9 @@ class PbxCore:
             return list(self.trunk_regs.on_tx_event(ev, now))
         if isinstance(ev, StrayInvite2xx):
             return self.b2bua.on_stray_2xx(ev.response)  # re-ACKed if it is one of our dialogs
+        if isinstance(ev, ResponseReceived | TransactionTimedOut) and ev.key in self._notify_tx:
+            self._notify_result(ev)
+            return []
         if isinstance(ev, ResponseReceived):
             target = self._qualify.pop(ev.key, None)
             if target is not None and ev.response.status >= 200:
@@ -596,6 +604,41 @@ class PbxCore:
         self._qualify[key] = (b.aor, b.key)
         self.stats.requests_out["OPTIONS"] += 1
         return effects
+
+    def _notify_phones(self, effects: list[Effect], now: float) -> list[Effect]:
+        """A NOTIFY (docs/hotdesk.md) to every live contact of each device whose user changed."""
+        for e in [e for e in effects if type(e) is NotifyDevice]:
+            if not should_notify(self.config, e.device):
+                continue
+            for b in self.registrar.bindings.lookup(e.device, now):
+                effects.extend(self._notify_send(b, e.user, now))
+        return effects
+
+    def _notify_send(self, b: Binding, user: str | None, now: float) -> list[Effect]:
+        dest = b.target
+        local = next((lt for lt in self.local if lt[0] == dest.transport), None)
+        if local is None:
+            return []
+        lhost = f"[{local[1]}]" if ":" in local[1] else local[1]
+        me = f"{lhost}:{local[2]}"
+        call_id = secrets.token_hex(12)
+        via = f"SIP/2.0/{dest.transport.upper()} {me};branch={new_branch()};rport"
+        tag = secrets.token_hex(6)
+        to = f"sip:{b.aor}@{me}"
+        req = check_sync(b.uri, to, user, via, f"sip:pbx@{me}", tag, call_id, self.server_name)
+        key, effects = self.tx.send_request(req, dest, now)
+        self._notify_tx[key] = (b.aor, call_id)
+        self.stats.requests_out["NOTIFY"] += 1
+        logger.info("hotdesk_notify", call_id=call_id, device=b.aor, user=user or "", dest=str(dest))
+        return effects
+
+    def _notify_result(self, ev: ResponseReceived | TransactionTimedOut) -> None:
+        if isinstance(ev, ResponseReceived) and ev.response.status < 200:
+            return
+        device, call_id = self._notify_tx.pop(ev.key)
+        status = ev.response.status if isinstance(ev, ResponseReceived) else None
+        # 489/405/481 or silence: a phone that does not act on check-sync; nothing else depends on it
+        logger.info("hotdesk_notify_result", call_id=call_id, device=device, status=status or "timeout")
 
     # --- snapshots for the API and metrics -------------------------------------------------
     def presence(self, now: float) -> list[tuple[User, list[str], int]]:

@@ -29,7 +29,7 @@ from pbx.acd.callbacks import PersistCallback
 from pbx.acd.effects import PersistAgent
 from pbx.clock import Clock
 from pbx.core import Effect, PbxCore
-from pbx.history import HistoryRecorder, PersistHistory
+from pbx.history import HistoryRecorder, PersistHistory, SetDisposition
 from pbx.hotdesk.model import (
     DeleteSession,
     LockedOut,
@@ -281,6 +281,13 @@ class Driver:
                             if not store.in_transaction:
                                 store.begin()
                         store.add_history(e.row)  # same transaction as the step's other writes
+                elif isinstance(e, SetDisposition):
+                    if store is not None:
+                        if not wrote:
+                            wrote = True
+                            if not store.in_transaction:
+                                store.begin()
+                        store.set_disposition(e)
                 if self.on_effect is not None:
                     self.on_effect(e)
         finally:

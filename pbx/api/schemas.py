@@ -55,6 +55,7 @@ class HistoryEntry(BaseModel):
     result: str  # answered, no_answer, busy, cancelled, declined, failed, rejected:<status>
     did: str | None
     recorded: bool
+    disposition: str | None = None  # the agent's disposition code (*48*<code>), on their rows
 
 
 class HistoryPage(BaseModel):

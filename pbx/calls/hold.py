@@ -14,6 +14,10 @@
 #   succeeds both talk directly again and the PBX's media session is closed.
 # A re-INVITE that is not about hold, while nobody holds, is relayed untouched (hold.py is not
 # involved). One media session per call, on one port, whose remote is whoever hears the music.
+# The PBX can also hold a call on a party's behalf (`hold_for`: an agent answering an urgent queue
+# call while on this one, OP 5.2): it is as if X had held, X's phone being told by our re-INVITE
+# (`inactive`: it stops sending to Y and shows the call held); Y hears the music; X's own resume
+# re-INVITE later reunites the two by the rule "X resumes, Y does not hold" above.
 """Music on hold: the PBX answers a hold itself and plays music to the held party."""
 
 from __future__ import annotations
@@ -78,6 +82,28 @@ class HoldControl:
         self.resuming = True  # relayed; `relayed_ok` closes our media
         logger.info("call_resumed", call_id=self.call.id, by=leg.peer_name)
         return False
+
+    def hold_for(self, leg: Leg, other: Leg, now: float) -> bool:
+        """Hold the call on `leg`'s behalf; False when it is held by `leg` already or cannot be now
+        (an offer under way in either dialog, RFC 3261 14.1; no media port)."""
+        if leg.id in self.held or leg.offer_cseq is not None or other.offer_cseq is not None:
+            return False
+        if self.call.reinvite_pending or self.call.deferred is not None:
+            return False
+        if self.port is None:
+            self.port = self.call.ctx.media_port()
+            if self.port is None:
+                return False
+        from pbx.calls.call import Pending  # a cycle: call.py creates HoldControl
+
+        self.held.add(leg.id)
+        self.version += 1
+        body = sdp.offer(self._host(leg), self.port, int(self.call.started), self.version, "inactive")
+        sent = leg.request("INVITE", body, [("content-type", "application/sdp")])
+        self.call.ctx.send_request(Pending("moh", self.call, leg, sent), now)
+        self._music_to(None if other.id in self.held else other, now)
+        logger.info("call_held_by_pbx", call_id=self.call.id, for_=leg.peer_name)
+        return True
 
     def relayed_ok(self) -> None:
         """A relayed offer/answer connected the two phones again."""

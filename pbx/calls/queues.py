@@ -27,6 +27,7 @@ from pbx.acd import effects as fx
 from pbx.acd import events as ev
 from pbx.acd.callbacks import Callback, CallbackBook, PersistCallback
 from pbx.acd.engine import AcdEngine
+from pbx.calls.hold import HoldControl
 from pbx.ivr.program import Command, Hangup, Play, Program, StopPlay
 from pbx.media.say import expected_wait, queue_position, say_digits
 
@@ -203,6 +204,9 @@ class QueueCalls:
                 self._announce(e, now, wall)
             elif isinstance(e, fx.Overflow):
                 self._overflow(e, now, wall)
+            elif isinstance(e, fx.HoldCall):
+                self._hold(e, now)
+                self.mgr.emit(e)
             else:
                 self.mgr.emit(e)  # persisted (PersistAgent) or logged and counted by the shell
 
@@ -363,6 +367,26 @@ class QueueCalls:
         commands: list[Command] = [StopPlay(), Play(tuple(prompts), interruptible=False),
                                    Play(MUSIC, interruptible=False, loop=True)]  # fmt: skip
         flow.run(commands, now, wall)
+
+    def _hold(self, e: fx.HoldCall, now: float) -> None:
+        """The agent answered an urgent call while on this one (OP 5.2): the PBX holds this one for
+        them (their phone gets an `inactive` re-INVITE, the other party music on hold)."""
+        call = self.mgr.call(e.call_id)
+        leg = other = None
+        if call is not None and call.winner is not None and call.state.value == "answered":
+            hd = self.mgr.hotdesk
+            for mine, theirs in ((call.winner, call.a), (call.a, call.winner)):
+                who = hd.user_on(mine.peer_name) if hd is not None else mine.peer_name
+                if who == e.agent:
+                    leg, other = mine, theirs
+                    break
+        if call is None or leg is None or other is None:
+            logger.info("hold_call_skipped", call_id=e.call_id, agent=e.agent, why="no such answered call")
+            return
+        if call.hold is None:
+            call.hold = HoldControl(call, call.ctx.moh_language)
+        done = call.hold.hold_for(leg, other, now)
+        logger.info("hold_call", call_id=e.call_id, agent=e.agent, held=done)
 
     def _overflow(self, e: fx.Overflow, now: float, wall: float) -> None:
         cb = self.book.items.get(e.call_id)

@@ -206,6 +206,9 @@ class Hotdesk(PbxModel):
     unregistered_logout: int | None = Field(None, ge=60)  # seconds a session's device may stay unregistered
     # A device without `user` whose username is a user's extension is that user's own phone.
     owner_by_name: bool = True
+    # What a phone whose user changed is sent (docs/hotdesk.md): an unsolicited NOTIFY
+    # `Event: check-sync;reboot=false` (desk phones re-read their configuration), or nothing.
+    notify: Literal["check-sync", "none"] = "check-sync"
 
 
 class Media(PbxModel):
@@ -256,6 +259,7 @@ class Device(PbxModel):
     hotdesk: bool = True
     user: Digits | None = None  # a fixed user: always logged in here
     context: Name | None = None
+    notify: bool = True  # false: never send this phone hotdesk.notify (one that mishandles NOTIFY)
 
     @model_validator(mode="after")
     def _one_credential(self) -> Self:

@@ -33,6 +33,7 @@ class HistoryRow:
     result: str  # answered, no_answer, busy, cancelled, declined, failed, rejected:<status>
     did: str | None  # the number the caller dialled on a trunk (inbound calls only)
     recorded: bool  # recording was on for this call (a flag for now, SPEC section 3)
+    disposition: str | None = None  # the agent's disposition code (*48*<code>, API); agent rows only
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,16 @@ class PersistHistory:
     """Store this row (in the same transaction as the rest of the step's effects)."""
 
     row: HistoryRow
+
+
+@dataclass(frozen=True, slots=True)
+class SetDisposition:
+    """Set the disposition of `user`'s rows of a call already stored (it often comes after the end:
+    the agent keys *48*<code> during wrap-up)."""
+
+    call_id: str
+    user: str
+    code: str
 
 
 def result_of(reason: str, answered: bool, rang: bool) -> str:

@@ -7,6 +7,9 @@ device answered (a forked call's row names that device); when it was not, every 
 missed call for each). A user who calls their own extension gets one `internal` row. CallRejected
 (a call refused before any phone rang) yields the caller's row only.
 
+The ACD's Disposition (an agent's *48*<code> or the API) goes into that agent's rows of the call:
+kept for the row while the call is open, else a SetDisposition for the rows already stored.
+
 Names come from a `Directory`: today the configured users, later the phonebooks too (SPEC
 section 1), which only need another Directory. The recorder also feeds `CallStats`, so
 `pbx_calls_total{result}` counts exactly the results history shows.
@@ -15,13 +18,13 @@ section 1), which only need another Directory. The recorder also feeds `CallStat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from pbx.acd.effects import CallerAnswered
+from pbx.acd.effects import CallerAnswered, Disposition
 from pbx.calls.call import CallAnswered, CallEnded, CallRejected, CallRinging, CallStarted
 from pbx.config import Config
-from pbx.history.model import Direction, HistoryRow, PersistHistory, result_of
+from pbx.history.model import Direction, HistoryRow, PersistHistory, SetDisposition, result_of
 from pbx.stats import CallStats
 
 CALL_EVENTS = (CallStarted, CallRinging, CallAnswered, CallEnded, CallRejected)  # a tuple: cheap isinstance
@@ -66,6 +69,7 @@ class _Open:
     rang: bool = False
     answered: CallAnswered | None = None
     queue_wait: float | None = None  # seconds in queue before the answer (ACD calls)
+    dispositions: dict[str, str] = field(default_factory=dict)  # agent -> code, set during the call
 
 
 class HistoryRecorder:
@@ -88,6 +92,12 @@ class HistoryRecorder:
                 rec = self._open.get(e.call_id)
                 if rec is not None:
                     rec.queue_wait = round(e.waited, 3)
+            elif isinstance(e, Disposition):
+                rec = self._open.get(e.call_id)
+                if rec is not None:
+                    rec.dispositions[e.agent] = e.code
+                else:
+                    out.append(SetDisposition(e.call_id, e.agent, e.code))
         return out
 
     def observe(
@@ -135,6 +145,7 @@ class HistoryRecorder:
                 other_number=other, other_name=other_name, device=device, start=s.wall, answer=answer,
                 end=ended.wall, duration=duration, queue_wait=rec.queue_wait, result=result,
                 did=s.did if s.direction == "inbound" else None, recorded=False,
+                disposition=rec.dispositions.get(user),
             )  # fmt: skip
 
         if caller_is_user:

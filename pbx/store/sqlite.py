@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from pbx.history.model import Cursor, HistoryRow
+from pbx.history.model import Cursor, HistoryRow, SetDisposition
 
 # One encoder for every row: json.dumps with non-default arguments builds a new one per call.
 _JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)  # rows are plain trees
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 SCHEMA_VERSION = "1"
 
 # Call history is paged per user, newest first, so it gets a real table and index rather than
-# JSON documents in `state`. Rows are written once, when the call ends, and never changed.
+# JSON documents in `state`. Rows are written once, when the call ends; only the disposition is
+# set later (an agent keys it during wrap-up, after the row was written).
 HISTORY_SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
     id TEXT NOT NULL,
@@ -58,13 +59,14 @@ CREATE TABLE IF NOT EXISTS history (
     result TEXT NOT NULL,
     did TEXT,
     recorded INTEGER NOT NULL,
+    disposition TEXT,
     PRIMARY KEY (node_id, id)
 );
 CREATE INDEX IF NOT EXISTS history_user_start ON history (user, start, id);
 """
 HISTORY_COLUMNS = (
     "id", "call_id", "user", "direction", "other_number", "other_name", "device", "start", "answer",
-    "end", "duration", "queue_wait", "result", "did", "recorded",
+    "end", "duration", "queue_wait", "result", "did", "recorded", "disposition",
 )  # fmt: skip
 
 
@@ -79,6 +81,9 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self.db.executescript(HISTORY_SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(history)")}
+        if "disposition" not in columns:  # a database from before dispositions were kept
+            self.db.execute("ALTER TABLE history ADD COLUMN disposition TEXT")
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         self._pending = 0
 
@@ -106,6 +111,12 @@ class Store:
             f"VALUES (?, {', '.join('?' * len(HISTORY_COLUMNS))})",
             (self.node_id, *values),
         )
+
+    def set_disposition(self, e: SetDisposition) -> None:
+        """The disposition of a user's stored rows of a call (every node's: the call may have
+        ended on another node of a shared database)."""
+        self.db.execute("UPDATE history SET disposition = ? WHERE call_id = ? AND user = ?",
+                        (e.code, e.call_id, e.user))  # fmt: skip
 
     def history(
         self, user: str, limit: int, before: Cursor | None = None, offset: int = 0
