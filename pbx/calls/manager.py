@@ -941,14 +941,13 @@ class CallManager:
             flow.hangup("no_route", now, wall)
             return
         decision = self.dialplan.route(
-            app.dialled, context, datetime.fromtimestamp(wall, UTC), caller.extension
+            app.dialled, context, datetime.fromtimestamp(wall, UTC), caller.extension, app.variables
         )
         res = self._from_action(decision.action, caller, None)
-        logger.info("app_call_goto", call_id=app.id, context=context, action=type(decision.action).__name__)
+        logger.info("app_call_goto", call_id=app.id, context=context, dialled=app.dialled,
+                    action=type(decision.action).__name__)  # fmt: skip
         if isinstance(res, Answer):
-            app.program = res.program()
-            app.program.wall_offset = app.started_wall - app.started
-            flow.run(app.program.start(now), now, wall)
+            flow.run(flow.adopt(res.program()).start(now), now, wall)
         elif isinstance(res, Ring | Outbound):
             self._bridge(flow, res, now, wall)
         else:
