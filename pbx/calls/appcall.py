@@ -131,7 +131,7 @@ class AppFlow:
         app, leg = self.app, self.leg
         inv = leg.invite
         assert inv is not None
-        host = leg.via_host.rsplit(":", 1)[0].strip("[]")
+        host = self.mgr.media_host(leg)
         if inv.body:
             desc = sdp.parse(inv.body)
             found = sdp.answer(desc, host, app.port, int(app.started), 1) if desc is not None else None
@@ -161,7 +161,7 @@ class AppFlow:
     def _open(self) -> None:
         app, n = self.app, self.app.negotiated
         assert n is not None
-        host = self.leg.via_host.rsplit(":", 1)[0].strip("[]")
+        host = self.mgr.media_host(self.leg)
         self.mgr.emit(MediaOpen(app.session, host, app.port, n.remote_host, n.remote_port, n.payload_type,
                                 n.dtmf_pt, app.language))  # fmt: skip
 
@@ -288,7 +288,7 @@ class AppFlow:
         """A re-INVITE/UPDATE (hold, a new address): answer with our SDP, follow the peer."""
         app, leg = self.app, self.leg
         leg.refresh_target(req)
-        host = leg.via_host.rsplit(":", 1)[0].strip("[]")
+        host = self.mgr.media_host(leg)
         app.sdp_version += 1
         body = sdp.offer(host, app.port, int(app.started), app.sdp_version)
         if req.body:

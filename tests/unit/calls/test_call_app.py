@@ -305,3 +305,31 @@ def test_say_digits_of_the_callers_number(cnet: Net) -> None:
     assert [p.prompts for p in said] == [("num_2", "num_0", "num_3")]
     media(cnet, PlayDone(opened.session, said[0].play_id))
     assert a.take_req("BYE")
+
+
+@pytest.mark.parametrize("address", [None, "127.0.0.9"])
+def test_the_pbx_sdp_names_media_address(tmp_path: Path, address: str | None) -> None:
+    """An announcement call: the 200's SDP and the RTP session use media.address when it is set,
+    else the SIP listen address."""
+    import shutil
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    if address is not None:
+        with (tmp_path / "config" / "pbx.yaml").open("a") as f:
+            f.write(f"\nmedia:\n  address: {address}\n")
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "d.yaml").write_text(
+        'default:\n  - {match: {exact: "500"}, announcement: welcome}\n'
+    )
+    n = Net()
+    cfg = load_config(tmp_path / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    a = Phone(n, "201", 5071)
+    a.register()
+    inv = a.dial("500")
+    ok = a.take_resp(200)
+    a.ack(inv, ok)
+    want = address or "127.0.0.1"
+    assert f"c=IN IP4 {want}".encode() in ok.body
+    assert [o.local_host for o in effects(n, MediaOpen)] == [want]
