@@ -357,7 +357,9 @@ class Daemon:
             self.driver.add_transport(listen.transport, t)
             logger.info("sip_listening", transport=listen.transport, host=listen.host, port=t.port)
         udp = next((t for t in self.config.sip.listen if t.transport == "udp"), None)
-        if udp is not None:
+        if self.config.media.address is not None:
+            self.media.host = self.config.media.address  # RTP ports are reserved where SDP points
+        elif udp is not None:
             self.media.host = udp.host
         ports = self.core.b2bua.ports
         ports.reserve, ports.unreserve = self.media.reserve, self.media.unreserve

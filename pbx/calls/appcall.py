@@ -7,10 +7,12 @@
 # (`MediaOpen`) on a port from the pool. A `Program` (pbx.ivr) then decides what is played and
 # what the caller's digits do; its commands are run here:
 #   Play -> MediaPlay (a non-interruptible play holds back the commands after it until it ends),
-#   StopPlay, Attach (data kept with the call), Hangup -> BYE, Goto -> route the dialled number in
-#   that context: another program, or ring someone: then the PBX dials the target without SDP and
-#   joins the two with a re-INVITE of the caller (the originate flow, pbx.calls.originate), after
-#   which it is an ordinary call and the PBX's media is closed.
+#   StopPlay, Attach (data kept with the call), SetVar (a call variable the dialplan reads:
+#   ${COLLECTED}), Hangup -> BYE, Goto -> route the dialled number (or the digits a collect gave,
+#   which become the dialled number) in that context: another program, or ring someone: then the
+#   PBX dials the target without SDP and joins the two with a re-INVITE of the caller (the
+#   originate flow, pbx.calls.originate), after which it is an ordinary call and the PBX's media
+#   is closed.
 # Digits arrive as RFC 4733 events or in-band (media shell) or SIP INFO (here); all the same.
 """Calls the PBX answers itself and runs a program on (announcements, IVR, number entry)."""
 
@@ -25,7 +27,7 @@ from pbx import log
 from pbx.calls.call import ALLOW, CallEnded
 from pbx.calls.leg import Leg, LegState
 from pbx.calls.queues import Enqueue, RequestCallback, RunAcd, confirmation
-from pbx.ivr.program import Attach, Command, Emit, Goto, Hangup, Play, Program, StopPlay
+from pbx.ivr.program import Attach, Command, Emit, Goto, Hangup, Play, Program, SetVar, StopPlay
 from pbx.media import sdp
 from pbx.media.effects import MediaClose, MediaOpen, MediaPlay, MediaStopPlay, MediaUpdate
 from pbx.sip.message import Request, make_response
@@ -70,6 +72,7 @@ class AppCall:
     held_back: list[AppCommand] = field(default_factory=list)  # after a non-interruptible play
     data: dict[str, object] = field(default_factory=dict)  # attached (number entry, ...)
     context: str | None = None  # the context a Goto went to (routing of the dialled number)
+    variables: dict[str, str] = field(default_factory=dict)  # ${CALLERID}, ${COLLECTED}, ...
 
     @property
     def session(self) -> str:
@@ -90,7 +93,16 @@ class AppFlow:
         self.app = app
         self.caller: Caller  # set by the manager: whose call it is (routing of a Goto)
         self.bridge: OriginateFlow | None = None
-        app.program.wall_offset = app.started_wall - app.started
+        app.variables.setdefault("CALLERID", app.caller)
+        self.adopt(app.program)
+
+    def adopt(self, program: Program) -> Program:
+        """Make `program` the one this call runs (the first, or one a Goto reached)."""
+        app = self.app
+        program.wall_offset = app.started_wall - app.started
+        program.language = app.language
+        app.program = program
+        return program
 
     def bridging(self) -> None:
         """A Goto reached a person: the caller hears music until the target answers."""
@@ -119,7 +131,7 @@ class AppFlow:
         app, leg = self.app, self.leg
         inv = leg.invite
         assert inv is not None
-        host = leg.via_host.rsplit(":", 1)[0].strip("[]")
+        host = self.mgr.media_host(leg)
         if inv.body:
             desc = sdp.parse(inv.body)
             found = sdp.answer(desc, host, app.port, int(app.started), 1) if desc is not None else None
@@ -149,7 +161,7 @@ class AppFlow:
     def _open(self) -> None:
         app, n = self.app, self.app.negotiated
         assert n is not None
-        host = self.leg.via_host.rsplit(":", 1)[0].strip("[]")
+        host = self.mgr.media_host(self.leg)
         self.mgr.emit(MediaOpen(app.session, host, app.port, n.remote_host, n.remote_port, n.payload_type,
                                 n.dtmf_pt, app.language))  # fmt: skip
 
@@ -196,7 +208,12 @@ class AppFlow:
                 logger.info("app_call_data", call_id=app.id, key=cmd.key, value=cmd.value)
             elif isinstance(cmd, Hangup):
                 self.hangup("completed", now, wall)
+            elif isinstance(cmd, SetVar):
+                app.variables[cmd.name] = cmd.value
+                logger.info("app_call_variable", call_id=app.id, name=cmd.name, value=cmd.value)
             elif isinstance(cmd, Goto):
+                if cmd.dialled is not None:
+                    app.dialled = cmd.dialled  # collected digits are routed from now on (${EXTEN})
                 self.mgr.app_goto(self, cmd.context, now, wall)
             elif isinstance(cmd, Enqueue) and self.mgr.queues is not None:
                 self.mgr.queues.enqueue(self, cmd.queue, now, wall)
@@ -271,7 +288,7 @@ class AppFlow:
         """A re-INVITE/UPDATE (hold, a new address): answer with our SDP, follow the peer."""
         app, leg = self.app, self.leg
         leg.refresh_target(req)
-        host = leg.via_host.rsplit(":", 1)[0].strip("[]")
+        host = self.mgr.media_host(leg)
         app.sdp_version += 1
         body = sdp.offer(host, app.port, int(app.started), app.sdp_version)
         if req.body:

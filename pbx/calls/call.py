@@ -200,6 +200,8 @@ class CallContext(Protocol):
 
     def release_port(self, port: int) -> None: ...
 
+    def media_host(self, leg: Leg) -> str: ...
+
 
 @dataclass(eq=False)
 class Call:

@@ -113,7 +113,7 @@ class HoldControl:
 
     # --- the PBX's side of the SDP ------------------------------------------------------------------
     def _host(self, leg: Leg) -> str:
-        return leg.via_host.rsplit(":", 1)[0].strip("[]")
+        return self.call.ctx.media_host(leg)
 
     def _answer(self, leg: Leg, req: Request, key: str, now: float, offer_only: bool = False) -> bool:
         if self.port is None:

@@ -768,6 +768,11 @@ class CallManager:
     def release_port(self, port: int) -> None:
         self.ports.release(port)
 
+    def media_host(self, leg: Leg) -> str:
+        """The address in the PBX's SDP (and its RTP sockets): `media.address`, else the listen
+        address the leg's transport uses (config refuses a wildcard listen without media.address)."""
+        return self.config.media.address or leg.via_host.rsplit(":", 1)[0].strip("[]")
+
     def respond_request(self, req: Request, resp: Response, now: float) -> None:
         self._add(self.tx.respond(req, resp, now))
 
@@ -837,8 +842,7 @@ class CallManager:
         port = self.media_port()
         if agent_leg is None or port is None or caller.state is not LegState.CONFIRMED:
             return "no media port" if port is None else "the call is not up"
-        host = caller.via_host.rsplit(":", 1)[0].strip("[]")
-        body = sdp_offer(host, port, int(now), 1)
+        body = sdp_offer(self.media_host(caller), port, int(now), 1)
         sent = caller.request("INVITE", body, [("content-type", "application/sdp"), ("allow", ALLOW)])
         p = Pending("requeue", call, caller, sent)
         self._requeues[call_id] = (target.name, port, sent)
@@ -941,14 +945,13 @@ class CallManager:
             flow.hangup("no_route", now, wall)
             return
         decision = self.dialplan.route(
-            app.dialled, context, datetime.fromtimestamp(wall, UTC), caller.extension
+            app.dialled, context, datetime.fromtimestamp(wall, UTC), caller.extension, app.variables
         )
         res = self._from_action(decision.action, caller, None)
-        logger.info("app_call_goto", call_id=app.id, context=context, action=type(decision.action).__name__)
+        logger.info("app_call_goto", call_id=app.id, context=context, dialled=app.dialled,
+                    action=type(decision.action).__name__)  # fmt: skip
         if isinstance(res, Answer):
-            app.program = res.program()
-            app.program.wall_offset = app.started_wall - app.started
-            flow.run(app.program.start(now), now, wall)
+            flow.run(flow.adopt(res.program()).start(now), now, wall)
         elif isinstance(res, Ring | Outbound):
             self._bridge(flow, res, now, wall)
         else:

@@ -20,7 +20,7 @@ from pbx.acd import events as acd_ev
 from pbx.acd.events import AcdInput
 from pbx.calls.queues import AcdCommandProgram, QueueProgram
 from pbx.ivr.hotdesk import HotdeskProgram
-from pbx.ivr.program import Announcement, Menu, NumberEntry, PlayThen, Program
+from pbx.ivr.program import Announcement, Collect, Menu, NumberEntry, PlayThen, Program, SayThen
 from pbx.sip.addr import Addr
 
 if TYPE_CHECKING:
@@ -112,7 +112,8 @@ class Router:
             contexts = plan.contexts_for_trunk(caller.trunk)
         else:
             contexts = plan.contexts_for(user=caller.extension, device=caller.device)
-        decision = plan.route(dialled, contexts, datetime.fromtimestamp(wall, UTC), caller.extension)
+        decision = plan.route(dialled, contexts, datetime.fromtimestamp(wall, UTC), caller.extension,
+                              {"CALLERID": identity(caller)})  # fmt: skip
         action = decision.action
         if nobody and not (isinstance(action, dp.Feature) and action.name == "hotdesk"):
             return Reject(403, "Not Logged In")  # a phone nobody is logged in to: 112 and *35 only
@@ -150,6 +151,19 @@ class Router:
                                     pattern=ne.pattern, next_context=ne.next),
                 f"number entry {ne.prompt}",
             )  # fmt: skip
+        if isinstance(action, dp.Collect):
+            c = action
+            return Answer(
+                lambda: Collect(c.prompt, c.min_digits, c.max_digits, first_timeout=c.first_timeout,
+                                inter_timeout=c.inter_timeout, retries=c.tries, next_context=c.next,
+                                terminator=c.terminator, variable=c.variable, failed_context=c.failed,
+                                retry_prompt=c.retry_prompt),
+                f"collect {c.prompt}",
+            )  # fmt: skip
+        if isinstance(action, dp.Say):
+            say = action
+            return Answer(lambda: SayThen((), say.interruptible, say.next, how=say.how, value=say.value),
+                          f"say_{say.how} {say.value}")  # fmt: skip
         if isinstance(action, dp.Ivr):
             prompt, options = action.prompt, dict(action.options)
             return Answer(lambda: Menu(prompt, options), f"ivr {prompt}")

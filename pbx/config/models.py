@@ -219,6 +219,10 @@ class Media(PbxModel):
     language: Literal["nl", "en"] = "nl"  # prompts for callers whose user or queue names none
     sounds: str = "sounds"  # prompt directory: <sounds>/<lang>/<name>.ul|.al (relative: to the repo)
     moh_on_hold: bool = True  # the held party hears the PBX's music (else hold is relayed as is)
+    # The address the PBX's RTP sockets bind to and its SDP names (c=). Default: the SIP listen
+    # address of the call's transport; required when SIP listens on a wildcard (0.0.0.0, ::),
+    # since an SDP cannot tell a phone to send its audio to "any address".
+    address: IpAddress | None = None
 
     @model_validator(mode="after")
     def _range(self) -> Self:
@@ -468,6 +472,13 @@ def cross_references(cfg: Config) -> list[Issue]:
     for i, d in enumerate(cfg.devices):
         if d.user is not None and d.user not in known_users:
             issues.append((("devices", i, "user"), f"unknown user '{d.user}'"))
+    if cfg.media.address is not None and ip_address(cfg.media.address).is_unspecified:
+        issues.append((("media", "address"), f"'{cfg.media.address}' is no address phones can send RTP to"))
+    elif cfg.media.address is None:
+        for i, listen in enumerate(cfg.sip.listen):
+            if ip_address(listen.host).is_unspecified:
+                message = f"listening on {listen.host} needs media.address (the address phones send RTP to)"
+                issues.append((("sip", "listen", i, "host"), message))
     if cfg.devices and cfg.auth.secret is None:
         issues.append((("auth", "secret"), "required when devices are defined (at least 16 characters)"))
     return issues

@@ -4,6 +4,7 @@ from pbx.dialplan.load import default_dialplan_dir, load_dialplans, load_optiona
 from pbx.dialplan.model import (
     Action,
     Announcement,
+    Collect,
     Feature,
     Ivr,
     NumberEntry,
@@ -12,6 +13,7 @@ from pbx.dialplan.model import (
     RingDevice,
     RingQueue,
     RingUser,
+    Say,
     ToTrunk,
 )
 from pbx.dialplan.router import MAX_GOTO, TRUNK_CONTEXT, Decision, Dialplan, Step, route
@@ -21,6 +23,7 @@ __all__ = [
     "TRUNK_CONTEXT",
     "Action",
     "Announcement",
+    "Collect",
     "Decision",
     "Dialplan",
     "Feature",
@@ -31,6 +34,7 @@ __all__ = [
     "RingDevice",
     "RingQueue",
     "RingUser",
+    "Say",
     "Step",
     "ToTrunk",
     "default_dialplan_dir",

@@ -15,6 +15,7 @@ from pbx.dialplan.model import (
     DAY_NAMES,
     Action,
     Announcement,
+    Collect,
     Feature,
     Ivr,
     NumberEntry,
@@ -23,6 +24,7 @@ from pbx.dialplan.model import (
     RingDevice,
     RingQueue,
     RingUser,
+    Say,
     ToTrunk,
 )
 from pbx.dialplan.router import Decision, Dialplan, Step
@@ -36,6 +38,7 @@ _TYPES: dict[type, str] = {
     Ivr: "ivr",
     NumberEntry: "number_entry",
     PlayPrompts: "play",
+    Collect: "collect",
     ToTrunk: "trunk",
     Reject: "reject",
 }
@@ -93,11 +96,29 @@ def describe(plan: Dialplan, action: Action) -> str:
         case PlayPrompts(prompts, _interruptible, nxt):
             then = f", then continue in {nxt}" if nxt else ", then hang up"
             return f"play {', '.join(prompts)}{then}"
+        case Collect() as c:
+            return _describe_collect(c)
+        case Say(how, value, _interruptible, nxt):
+            then = f", then continue in {nxt}" if nxt else ", then hang up"
+            said = value if value else "nothing (the value is empty now)"
+            return f"say {'digits' if how == 'digits' else 'number'} {said}{then}"
         case ToTrunk(trunk, number):
             return f"send to trunk {trunk} as {number}"
         case Reject(status, reason):
             return f"reject with {status} {reason}"
     raise AssertionError(action)  # pragma: no cover - the match is exhaustive
+
+
+def _describe_collect(c: Collect) -> str:
+    digits = f"{c.min_digits}" if c.min_digits == c.max_digits else f"{c.min_digits}-{c.max_digits}"
+    ends = f"{c.terminator} ends early, " if c.terminator else ""
+    tries = f"{c.tries} tr{'ies' if c.tries != 1 else 'y'}"
+    failed = f"continue in {c.failed}" if c.failed else "hang up"
+    return (
+        f"collect {digits} digits with prompt {c.prompt} ({ends}first key within {c.first_timeout:g} s, "
+        f"then {c.inter_timeout:g} s between keys, {tries}) into ${{{c.variable}}}, "
+        f"then route them in {c.next}; if no entry is good: {failed}"
+    )
 
 
 def _who(plan: Dialplan, caller: str | None) -> str:
@@ -150,7 +171,8 @@ def _step_json(step: Step) -> dict[str, Any]:
 
 
 def action_json(action: Action) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": _TYPES[type(action)]}
+    kind = f"say_{action.how}" if isinstance(action, Say) else _TYPES[type(action)]
+    out: dict[str, Any] = {"type": kind}
     for key, value in vars(action).items():
         if isinstance(value, tuple):
             value = dict(value) if key == "options" else list(value)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from pbx.config import Config, ConfigError, Problem
 from pbx.config.load import _by_place, _explain, _line, _place, _Section, read_sections
-from pbx.dialplan.model import Rule, RuleContext
+from pbx.dialplan.model import DEFAULT_VARIABLE, Rule, RuleContext
 from pbx.dialplan.router import CompiledRule, Dialplan
 
 _CONTEXT_NAME = re.compile(r"[A-Za-z0-9_.:+-]+")
@@ -47,7 +48,7 @@ def load_dialplans(dialplan_dir: Path, config: Config) -> Dialplan:
     merged = {name: s.data if s.data is not None else [] for name, s in sections.items()}
     parsed: dict[str, tuple[Rule, ...]] = {}
     try:
-        parsed = _ADAPTER.validate_python(merged, context=RuleContext(config, names))
+        parsed = _ADAPTER.validate_python(merged, context=RuleContext(config, names, _variables(merged)))
     except ValidationError as exc:
         for error in exc.errors():
             for loc, message in _explain(error):
@@ -65,6 +66,18 @@ def load_dialplans(dialplan_dir: Path, config: Config) -> Dialplan:
             for i, rule in enumerate(rules)
         )
     return Dialplan(contexts, config)
+
+
+def _variables(merged: dict[str, Any]) -> frozenset[str]:
+    """The call variables `collect` actions set, anywhere in the plan: a rule may use one that a
+    rule in another context fills in (its own shape is checked by the model)."""
+    names = {DEFAULT_VARIABLE}
+    for rules in merged.values():
+        for rule in rules if isinstance(rules, list) else []:
+            spec = rule.get("collect") if isinstance(rule, dict) else None
+            if isinstance(spec, dict) and isinstance(spec.get("variable"), str):
+                names.add(spec["variable"])
+    return frozenset(names)
 
 
 def _config_references(where: str, config: Config, sections: dict[str, _Section]) -> list[Problem]:

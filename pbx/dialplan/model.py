@@ -19,7 +19,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from pydantic import model_validator as _model_validator
 
 from pbx.config.models import Config, Issue, raise_issues
-from pbx.dialplan.patterns import Exact, Matcher, Pattern, PatternError, Prefix, Regex, check_template
+from pbx.dialplan.patterns import (
+    BUILTIN_VARIABLES,
+    Exact,
+    Matcher,
+    Pattern,
+    PatternError,
+    Prefix,
+    Regex,
+    check_template,
+)
 
 # --- what a route resolves to (the call layer acts on these) --------------------------------------
 
@@ -78,6 +87,35 @@ class NumberEntry:
 
 
 @dataclass(frozen=True)
+class Collect:
+    """Collect digits (Asterisk `Read()`): prompt before each try, store the digits in `variable`,
+    then route them as the dialled number in `next`; after the last failed try go to `failed`
+    (the original dialled number is routed there) or say goodbye and hang up."""
+
+    prompt: str
+    min_digits: int
+    max_digits: int
+    first_timeout: float  # seconds from the end of the prompt to the first key
+    inter_timeout: float  # seconds between keys
+    terminator: str  # "#", "*" or "" (none)
+    tries: int
+    retry_prompt: str | None  # played after a failed try, before the prompt again
+    variable: str
+    next: str
+    failed: str | None
+
+
+@dataclass(frozen=True)
+class Say:
+    """Speak a value (`digits`: key by key; `number`: as a number), then continue or hang up."""
+
+    how: Literal["digits", "number"]
+    value: str  # variables already filled in
+    interruptible: bool
+    next: str | None
+
+
+@dataclass(frozen=True)
 class ToTrunk:
     trunk: str
     number: str  # after rewriting
@@ -98,6 +136,8 @@ Action = (
     | Ivr
     | NumberEntry
     | PlayPrompts
+    | Collect
+    | Say
     | ToTrunk
     | Reject
 )
@@ -336,6 +376,48 @@ class NumberEntrySpec(DialplanModel):
         return self
 
 
+VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+DEFAULT_VARIABLE = "COLLECTED"
+
+
+class CollectSpec(DialplanModel):
+    prompt: Name = "enter_number"
+    min: int = Field(1, ge=1, le=32)
+    max: int = Field(16, ge=1, le=32)
+    first_timeout: float = Field(10.0, gt=0, le=300)  # from the end of the prompt to the first key
+    inter_timeout: float = Field(5.0, gt=0, le=300)  # between keys
+    terminator: Literal["#", "*", ""] = "#"  # "" : no terminator, every key is collected
+    tries: int = Field(3, ge=1, le=10)
+    retry_prompt: Name | None = "please_try_again"  # after a failed try; null: only the prompt again
+    variable: str = DEFAULT_VARIABLE  # where the digits are kept: ${COLLECTED}
+    next: Name  # context the collected digits are routed in (they become ${EXTEN})
+    failed: Name | None = None  # context after the last failed try (original number); none: hang up
+
+    @_model_validator(mode="after")
+    def _checks(self) -> Self:
+        issues: list[Issue] = []
+        if self.min > self.max:
+            issues.append((("min",), f"min {self.min} is more than max {self.max}"))
+        if not VARIABLE.fullmatch(self.variable):
+            issues.append((("variable",), f"'{self.variable}' is not a variable name (letters, digits, _)"))
+        elif self.variable in BUILTIN_VARIABLES:
+            issues.append((("variable",), f"'{self.variable}' is set by the PBX; pick another name"))
+        raise_issues(issues)
+        return self
+
+
+class SaySpec(DialplanModel):
+    value: Name  # a literal ("0534800900") or variables ("${COLLECTED}", "${CALLERID}")
+    interruptible: bool = False
+    next: Name | None = None  # context to continue in (the dialled number is routed there); none: hang up
+
+    @_model_validator(mode="before")
+    @classmethod
+    def _short(cls, data: Any) -> Any:
+        # `say_digits: "${CALLERID}"` is short for `say_digits: {value: "${CALLERID}"}`
+        return {"value": data} if isinstance(data, str | int) else data
+
+
 ACTIONS = (
     "ring_user",
     "ring_device",
@@ -345,6 +427,9 @@ ACTIONS = (
     "ivr",
     "number_entry",
     "play",
+    "collect",
+    "say_digits",
+    "say_number",
     "trunk",
     "reject",
     "goto",
@@ -358,6 +443,7 @@ class RuleContext:
 
     config: Config
     contexts: frozenset[str]
+    variables: frozenset[str] = frozenset({DEFAULT_VARIABLE})  # the names collect actions set
 
 
 class Rule(DialplanModel):
@@ -372,6 +458,9 @@ class Rule(DialplanModel):
     ivr: IvrSpec | None = None
     number_entry: NumberEntrySpec | None = None
     play: PlaySpec | None = None
+    collect: CollectSpec | None = None
+    say_digits: SaySpec | None = None
+    say_number: SaySpec | None = None
     trunk: TrunkSpec | None = None
     reject: int | None = Field(None, ge=400, le=699)
     goto: Name | None = None
@@ -390,9 +479,16 @@ class Rule(DialplanModel):
         ]
         if self.trunk is not None:
             templates.append((("trunk", "number"), self.trunk.number))
+        for how in ("say_digits", "say_number"):
+            say: SaySpec | None = getattr(self, how)
+            if say is not None:
+                templates.append(((how, "value"), say.value))
+                if "${" not in say.value:
+                    issues += [((how, "value"), m) for m in _sayable(how, say.value)]
+        variables = info.context.variables if isinstance(info.context, RuleContext) else None
         for loc, text in templates:
             try:
-                check_template(text, groups)
+                check_template(text, groups, variables or frozenset({DEFAULT_VARIABLE}))
             except ValueError as exc:
                 issues.append((loc, str(exc)))
         if isinstance(info.context, RuleContext):
@@ -426,11 +522,36 @@ class Rule(DialplanModel):
         if self.number_entry is not None and self.number_entry.next is not None:
             if self.number_entry.next not in known.contexts:
                 issues.append((("number_entry", "next"), f"unknown context '{self.number_entry.next}'"))
+        for loc, target in self._next_contexts():
+            if target not in known.contexts:
+                issues.append((loc, f"unknown context '{target}'"))
         if self.ivr is not None:
             for digit, target in self.ivr.options.items():
                 if target not in known.contexts:
                     issues.append((("ivr", "options", digit), f"unknown context '{target}'"))
         return issues
+
+    def _next_contexts(self) -> list[tuple[tuple[str, ...], str]]:
+        out: list[tuple[tuple[str, ...], str]] = []
+        if self.collect is not None:
+            out.append((("collect", "next"), self.collect.next))
+            if self.collect.failed is not None:
+                out.append((("collect", "failed"), self.collect.failed))
+        for how in ("say_digits", "say_number"):
+            say: SaySpec | None = getattr(self, how)
+            if say is not None and say.next is not None:
+                out.append(((how, "next"), say.next))
+        return out
+
+
+def _sayable(how: str, value: str) -> list[str]:
+    """Problems with a literal value: say_number takes 0..999, say_digits the keys 0-9 * #."""
+    if how == "say_number":
+        if not value.isdigit() or int(value) > 999:
+            return [f"'{value}' is not a number from 0 to 999 (longer numbers: say_digits)"]
+        return []
+    bad = sorted({c for c in value if c not in "0123456789*#"})
+    return [f"cannot say {', '.join(repr(c) for c in bad)} (say_digits says 0-9, * and #)"] if bad else []
 
 
 def find_queue(cfg: Config, name_or_number: str) -> str | None:

@@ -15,6 +15,7 @@ Python's `re` has no partial matching, so a regex rule never makes a string "inc
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -222,17 +223,23 @@ class Regex:
         return False
 
 
-# ${EXTEN}, ${EXTEN:offset}, ${EXTEN:offset:length} (Asterisk substrings) and ${1}... (regex groups)
+# ${EXTEN}, ${EXTEN:offset}, ${EXTEN:offset:length} (Asterisk substrings) and ${1}... (regex groups).
+# Call variables work the same way: ${CALLERID} (the caller's number) and the variables a `collect`
+# action fills in (${COLLECTED}, or the name it gives), with the same substring forms.
 _VAR = re.compile(r"\$\{([^}]*)\}")
-_EXTEN = re.compile(r"EXTEN(?::(-?[0-9]+)(?::([0-9]+))?)?")
+_NAMED_VAR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::(-?[0-9]+)(?::([0-9]+))?)?")
 _GROUP = re.compile(r"[1-9][0-9]*")
+BUILTIN_VARIABLES = frozenset({"EXTEN", "CALLERID"})
 
 
-def check_template(text: str, groups: int) -> None:
-    """Raise ValueError if `text` uses an unknown variable or a regex group that does not exist."""
+def check_template(text: str, groups: int, variables: frozenset[str] = frozenset()) -> None:
+    """Raise ValueError if `text` uses an unknown variable or a regex group that does not exist.
+    `variables` are the call variables the dialplan defines (collect); EXTEN and CALLERID always are."""
+    known = BUILTIN_VARIABLES | variables
     for m in _VAR.finditer(text):
         name = m.group(1)
-        if _EXTEN.fullmatch(name):
+        var = _NAMED_VAR.fullmatch(name)
+        if var is not None and var.group(1) in known:
             continue
         if _GROUP.fullmatch(name):
             if int(name) > groups:
@@ -243,7 +250,10 @@ def check_template(text: str, groups: int) -> None:
                 )
                 raise ValueError(f"${{{name}}} needs regex group {name}, but {have}")
             continue
-        raise ValueError(f"unknown variable ${{{name}}} (use ${{EXTEN}}, ${{EXTEN:1}} or ${{1}})")
+        raise ValueError(
+            f"unknown variable ${{{name}}} (use ${{EXTEN}}, ${{EXTEN:1}}, ${{CALLERID}}, ${{1}} "
+            "or a variable a collect action sets)"
+        )
     rest = _VAR.sub("", text)
     if "${" in rest:
         raise ValueError(f"{text!r} has '${{' without a closing '}}'")
@@ -253,18 +263,20 @@ def is_template(text: str) -> bool:
     return "${" in text
 
 
-def expand(text: str, exten: str, groups: tuple[str, ...]) -> str:
-    """Substitute variables (the template was checked at load time)."""
+def expand(text: str, exten: str, groups: tuple[str, ...], variables: Mapping[str, str] | None = None) -> str:
+    """Substitute variables (the template was checked at load time). A call variable that is not
+    set (yet) is empty, as in Asterisk."""
+    values = variables or {}
 
     def one(m: re.Match[str]) -> str:
         name = m.group(1)
         if _GROUP.fullmatch(name):
             i = int(name)
             return groups[i - 1] if i <= len(groups) else ""
-        sub = _EXTEN.fullmatch(name)
+        sub = _NAMED_VAR.fullmatch(name)
         assert sub is not None
-        start = int(sub.group(1) or 0)
-        value = exten[start:]
-        return value[: int(sub.group(2))] if sub.group(2) is not None else value
+        value = exten if sub.group(1) == "EXTEN" else values.get(sub.group(1), "")
+        value = value[int(sub.group(2) or 0) :]
+        return value[: int(sub.group(3))] if sub.group(3) is not None else value
 
     return _VAR.sub(one, text)

@@ -29,6 +29,7 @@ from pbx.dialplan.model import (
     REASONS,
     Action,
     Announcement,
+    Collect,
     Feature,
     Ivr,
     NumberEntry,
@@ -38,6 +39,7 @@ from pbx.dialplan.model import (
     RingQueue,
     RingUser,
     Rule,
+    Say,
     ToTrunk,
     When,
     find_queue,
@@ -134,9 +136,14 @@ class Dialplan:
         return (own,) if own in self.contexts else (TRUNK_CONTEXT,)
 
     def route(
-        self, dialled: str, context: str | Sequence[str], wall: datetime, caller: str | None = None
+        self,
+        dialled: str,
+        context: str | Sequence[str],
+        wall: datetime,
+        caller: str | None = None,
+        variables: Mapping[str, str] | None = None,
     ) -> Decision:
-        return route(self, dialled, context, wall, caller)
+        return route(self, dialled, context, wall, caller, variables)
 
 
 def route(
@@ -145,7 +152,11 @@ def route(
     context: str | Sequence[str],
     wall: datetime,
     caller: str | None = None,
+    variables: Mapping[str, str] | None = None,
 ) -> Decision:
+    """`variables`: the call's variables (${CALLERID}, what a collect stored); CALLERID defaults
+    to `caller`."""
+    values = {"CALLERID": caller or "", **(variables or {})}
     starts = (context,) if isinstance(context, str) else tuple(context)
     trail = _Trail()
     entered: list[str] = []
@@ -158,7 +169,7 @@ def route(
             if ctx not in plan.contexts:
                 trail.steps.append(Step(ctx, 0, "", "note", (f"context {ctx} does not exist",)))
                 break
-            hit = _first_rule(plan, ctx, dialled, wall, trail)
+            hit = _first_rule(plan, ctx, dialled, wall, trail, values)
             if hit is None:
                 break
             rule, action, why = hit
@@ -207,7 +218,7 @@ def route(
 
 
 def _first_rule(
-    plan: Dialplan, ctx: str, dialled: str, wall: datetime, trail: _Trail
+    plan: Dialplan, ctx: str, dialled: str, wall: datetime, trail: _Trail, variables: Mapping[str, str]
 ) -> tuple[CompiledRule, Action | None, list[str]] | None:
     """The first rule that decides (action) or jumps (None action) in one context."""
     for rule in plan.contexts[ctx]:
@@ -224,7 +235,7 @@ def _first_rule(
                 continue
         if rule.spec.goto is not None:
             return rule, None, why
-        action, problem = _resolve(plan.config, rule, dialled, groups)
+        action, problem = _resolve(plan.config, rule, dialled, groups, variables)
         if action is None:
             trail.add(rule, "skipped", [*why, problem])
             continue
@@ -233,13 +244,13 @@ def _first_rule(
 
 
 def _resolve(
-    cfg: Config, rule: CompiledRule, dialled: str, groups: tuple[str, ...]
+    cfg: Config, rule: CompiledRule, dialled: str, groups: tuple[str, ...], variables: Mapping[str, str]
 ) -> tuple[Action | None, str]:
     """The rule's action with variables filled in, or None and why it cannot be used."""
     spec = rule.spec
 
     def fill(text: str) -> str:
-        return expand(text, dialled, groups)
+        return expand(text, dialled, groups, variables)
 
     if spec.ring_user is not None:
         ext = fill(spec.ring_user)
@@ -262,6 +273,16 @@ def _resolve(
     if spec.number_entry is not None:
         ne = spec.number_entry
         return NumberEntry(ne.prompt, ne.min, ne.max, ne.validator, ne.pattern, ne.next), ""
+    if spec.collect is not None:
+        c = spec.collect
+        return Collect(c.prompt, c.min, c.max, c.first_timeout, c.inter_timeout, c.terminator, c.tries,
+                       c.retry_prompt, c.variable, c.next, c.failed), ""  # fmt: skip
+    if spec.say_digits is not None:
+        sd = spec.say_digits
+        return Say("digits", fill(sd.value), sd.interruptible, sd.next), ""
+    if spec.say_number is not None:
+        sn = spec.say_number
+        return Say("number", fill(sn.value), sn.interruptible, sn.next), ""
     if spec.trunk is not None:
         number = spec.trunk.prepend + fill(spec.trunk.number)[spec.trunk.strip :]
         if number == spec.trunk.prepend:

@@ -13,6 +13,12 @@ in, a deadline passed. It answers with commands for the application call that ru
   first-digit and an inter-digit timeout; validate (length, regex, Luhn, 11-proof); attach
   `{digits, valid}` to the call; on an invalid entry retry, and after the last try go on with
   `valid: false` (the agent sees it), as the Vcare console does.
+- `Collect` (Asterisk `Read()`): the same digit machinery as `NumberEntry` (it is one), with a
+  configurable terminator and `*`/`#` as keys; a good entry (min..max keys) is stored in a call
+  variable (`SetVar`) and routed as the new dialled number in `next`; after the last failed try
+  it goes to `failed` (the original dialled number) or says goodbye and hangs up.
+- `SayThen`: speak a value key by key or as a number (pbx.media.say, in the call's language),
+  then go on like `PlayThen`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from pbx.media.say import speak
 
 # --- commands to the application call -------------------------------------------------------------
 
@@ -39,6 +47,15 @@ class StopPlay:
 @dataclass(frozen=True, slots=True)
 class Goto:
     context: str
+    dialled: str | None = None  # route this instead of the call's dialled number (collect)
+
+
+@dataclass(frozen=True, slots=True)
+class SetVar:
+    """Set a call variable (`${COLLECTED}`) the dialplan can use from now on."""
+
+    name: str
+    value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +76,7 @@ class Emit:
     effects: tuple[object, ...]
 
 
-Command = Play | StopPlay | Goto | Hangup | Attach | Emit
+Command = Play | StopPlay | Goto | SetVar | Hangup | Attach | Emit
 
 
 def luhn_ok(digits: str) -> bool:
@@ -91,10 +108,12 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {"luhn": luhn_ok, "elfproef": elf
 
 class Program:
     """Base: the deadline and the commands plumbing. `wall_offset` (wall - monotonic, set by the
-    call that runs the program) is for programs whose decisions need the wall clock."""
+    call that runs the program) is for programs whose decisions need the wall clock; `language`
+    (also set by the call) for programs that build sentences from words (say.py)."""
 
     deadline: float | None = None
     wall_offset: float = 0.0
+    language: str = "nl"
 
     def start(self, now: float) -> list[Command]:
         raise NotImplementedError
@@ -199,6 +218,7 @@ class NumberEntry(Program):
     inter_timeout: float = 5.0
     retries: int = 3
     next_context: str | None = None  # where the call goes after the entry (else hang up)
+    terminator: str = "#"  # ends the entry early; "" for none
     digits: str = ""
     tries: int = 0
     listening: bool = False
@@ -220,9 +240,9 @@ class NumberEntry(Program):
         if not self.listening:
             return []
         out: list[Command] = [StopPlay()] if not self.digits else []
-        if digit == "#":
+        if self.terminator and digit == self.terminator:
             return [*out, *self._finish(now)]
-        if digit.isdigit():
+        if self.collects(digit):
             self.digits += digit
         if len(self.digits) >= self.max_digits:
             return [*out, *self._finish(now)]
@@ -234,6 +254,9 @@ class NumberEntry(Program):
             return []
         self.deadline = None
         return self._finish(now)
+
+    def collects(self, digit: str) -> bool:
+        return digit.isdigit()
 
     def valid(self, digits: str) -> bool:
         if not self.min_digits <= len(digits) <= self.max_digits:
@@ -252,3 +275,50 @@ class NumberEntry(Program):
         confirm = Play(("number_accepted" if ok else "number_invalid",), interruptible=False)
         done: list[Command] = [Attach("number_entry", entry), confirm]
         return [*done, Goto(self.next_context) if self.next_context else Hangup()]
+
+
+@dataclass
+class Collect(NumberEntry):
+    """Digits for the dialplan (Asterisk `Read()`); `retries` is the number of tries."""
+
+    variable: str = "COLLECTED"
+    failed_context: str | None = None  # after the last failed try (else goodbye and hang up)
+    retry_prompt: str | None = "please_try_again"  # before the prompt of the next try
+
+    def collects(self, digit: str) -> bool:
+        return digit in "0123456789*#"  # the terminator never gets here
+
+    def valid(self, digits: str) -> bool:
+        return self.min_digits <= len(digits) <= self.max_digits
+
+    def _finish(self, now: float) -> list[Command]:
+        self.listening, self.deadline = False, None
+        self.results.append(self.digits)
+        if self.valid(self.digits):
+            stored = SetVar(self.variable, self.digits)
+            return [stored, Goto(self.next_context, self.digits) if self.next_context else Hangup()]
+        if self.tries < self.retries:
+            again: list[Command] = (
+                [Play((self.retry_prompt,), interruptible=False)] if self.retry_prompt else []
+            )
+            return [*again, *self.start(now)]
+        # like Read(): the variable holds what the last try gave (too short, or empty)
+        stored = SetVar(self.variable, self.digits)
+        if self.failed_context:
+            return [stored, Goto(self.failed_context)]
+        return [stored, Play(("goodbye",), interruptible=False), Hangup()]
+
+
+@dataclass
+class SayThen(PlayThen):
+    """Speak `value` (`how`: "digits" or "number") in the call's language, then go on or hang up;
+    `prompts` is filled in at the start, once the language is known."""
+
+    how: str = "digits"
+    value: str = ""
+
+    def start(self, now: float) -> list[Command]:
+        self.prompts = tuple(speak(self.how, self.value, self.language))
+        if not self.prompts:  # an empty variable: nothing to say
+            return self._next()
+        return super().start(now)

@@ -69,6 +69,16 @@ def say_digits(digits: str, lang: str) -> list[str]:
         raise ValueError(f"cannot say {e.args[0]!r} in {digits!r}") from None
 
 
+def speak(how: str, value: str, lang: str) -> list[str]:
+    """A dialplan's `say_digits` / `say_number` of a value that is only known while the call runs
+    (`${CALLERID}`, collected digits): characters that have no prompt (`+`, letters) are left
+    out, and a `number` that is not 0..999 is said digit by digit (there are no "thousand" words)."""
+    keys = "".join(c for c in value if c in _DIGIT_NAMES)
+    if how == "number" and value.isascii() and value.isdigit() and int(value) <= MAX_NUMBER:
+        return say_number(int(value), lang)
+    return say_digits(keys, lang)
+
+
 def queue_position(position: int, lang: str) -> list[str]:
     """ "You are number <n> in the queue." """
     return ["you_are_number", *say_number(position, lang), "in_the_queue"]

@@ -65,6 +65,7 @@ class MediaUA:
     bye: bytes | None = None
     telephone_event: bool = True  # offer RFC 4733; without it the PBX listens for tones in-band
     media_port: int = 0  # the PBX's RTP port, from its 200
+    events_sent: int = 0  # RFC 4733 presses so far
 
     def __post_init__(self) -> None:
         self.sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -166,7 +167,9 @@ class MediaUA:
     def send_rfc4733(self, digit: str, pt: int = 101) -> None:
         """One telephone-event: 3 packets of the event, then 3 end packets (RFC 4733 2.5)."""
         event = "0123456789*#".index(digit)
-        ssrc, seq, ts = 0x1234, 100, 8000
+        # each press is a new event, and RFC 4733 names an event by its timestamp
+        ssrc, seq, ts = 0x1234, 100 + 10 * self.events_sent, 8000 + 1600 * self.events_sent
+        self.events_sent += 1
         for i in range(6):
             end = i >= 3
             duration = 160 * (i + 1) if not end else 160 * 4

@@ -220,3 +220,116 @@ def test_play_then_continue_or_hang_up(tmp_path: Path) -> None:
     effects(n, MediaPlay)
     media(n, DigitReceived(opened2.session, "5", "rfc4733"))  # interruptible: a key ends it
     assert effects(n, MediaStopPlay) and a.take_req("BYE")
+
+
+COLLECT_PLAN = """\
+default:
+  - {match: {exact: "700"}, collect: {prompt: enter_extension, min: 3, max: 3, next: by-ext, failed: sorry}}
+  - {match: {exact: "701"}, collect: {min: 2, max: 6, variable: CODE, next: readback}}
+  - {match: {exact: "702"}, say_digits: "${CALLERID}"}
+by-ext:
+  - {match: {pattern: _2XX}, ring_user: "${EXTEN}"}
+  - {match: {prefix: ""}, announcement: invalid}
+readback:
+  - {match: {prefix: ""}, say_digits: {value: "${CODE}", next: spoken}}
+spoken:
+  - {match: {prefix: ""}, say_number: {value: "${EXTEN:0:2}"}}
+sorry:
+  - {match: {prefix: ""}, announcement: goodbye}
+"""
+
+
+@pytest.fixture
+def cnet(tmp_path: Path) -> Net:
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "default.yaml").write_text(COLLECT_PLAN)
+    n = Net()
+    cfg = load_config(ROOT / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    return n
+
+
+def test_collect_routes_the_keyed_extension_and_rings_that_user(cnet: Net) -> None:
+    a, b = Phone(cnet, "201", 5071), Phone(cnet, "202", 5072)
+    a.register()
+    b.register()
+    _d, opened = answered(cnet, a, "700")
+    assert [p.prompts for p in effects(cnet, MediaPlay)] == [("enter_extension",)]
+    for key in "202":
+        media(cnet, DigitReceived(opened.session, key, "rfc4733"))
+    assert effects(cnet, MediaStopPlay)
+    assert [p.prompts for p in effects(cnet, MediaPlay)] == [("moh:default",)]  # ringing 202
+    inv_b = b.take_req("INVITE")
+    assert inv_b.uri.user == "202"
+
+
+def test_collect_stores_the_digits_and_say_digits_reads_them_back(cnet: Net) -> None:
+    a = Phone(cnet, "201", 5071)
+    a.register()
+    _d, opened = answered(cnet, a, "701")
+    effects(cnet, MediaPlay)
+    for key in "4711":
+        media(cnet, DigitReceived(opened.session, key, "rfc4733"))
+    cnet.advance(5.0)  # inter-digit timeout: 4 keys is enough (min 2)
+    said = effects(cnet, MediaPlay)
+    assert [p.prompts for p in said] == [("num_4", "num_7", "num_1", "num_1")]  # caller's language nl
+    media(cnet, PlayDone(opened.session, said[0].play_id))
+    then = effects(cnet, MediaPlay)  # context spoken: the collected digits are ${EXTEN} now
+    assert [p.prompts for p in then] == [("num_7", "and", "num_40")]  # 47, Dutch "zeven-en-veertig"
+    media(cnet, PlayDone(opened.session, then[0].play_id))
+    assert a.take_req("BYE")
+
+
+def test_collect_fails_after_its_tries_and_goes_to_failed(cnet: Net) -> None:
+    a = Phone(cnet, "201", 5071)
+    a.register()
+    _d, opened = answered(cnet, a, "700")
+    heard: list[tuple[str, ...]] = []
+    for _ in range(10):  # bounded: 3 tries of prompt + silence, then the failed branch
+        plays = effects(cnet, MediaPlay)
+        heard += [p.prompts for p in plays]
+        if heard[-1] == ("goodbye",):
+            break
+        media(cnet, PlayDone(opened.session, plays[-1].play_id))
+        if heard[-1] == ("enter_extension",):
+            cnet.advance(10.0)  # first-digit timeout, from the end of the prompt
+    assert heard == [("enter_extension",), ("please_try_again",)] * 2 + [("enter_extension",), ("goodbye",)]
+
+
+def test_say_digits_of_the_callers_number(cnet: Net) -> None:
+    a = Phone(cnet, "203", 5073)
+    a.register()
+    _d, opened = answered(cnet, a, "702")
+    said = effects(cnet, MediaPlay)
+    assert [p.prompts for p in said] == [("num_2", "num_0", "num_3")]
+    media(cnet, PlayDone(opened.session, said[0].play_id))
+    assert a.take_req("BYE")
+
+
+@pytest.mark.parametrize("address", [None, "127.0.0.9"])
+def test_the_pbx_sdp_names_media_address(tmp_path: Path, address: str | None) -> None:
+    """An announcement call: the 200's SDP and the RTP session use media.address when it is set,
+    else the SIP listen address."""
+    import shutil
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    if address is not None:
+        with (tmp_path / "config" / "pbx.yaml").open("a") as f:
+            f.write(f"\nmedia:\n  address: {address}\n")
+    (tmp_path / "plans").mkdir()
+    (tmp_path / "plans" / "d.yaml").write_text(
+        'default:\n  - {match: {exact: "500"}, announcement: welcome}\n'
+    )
+    n = Net()
+    cfg = load_config(tmp_path / "config")
+    n.core = PbxCore(cfg, n.clock.now(), n.clock.wall(), dialplan=load_dialplans(tmp_path / "plans", cfg))
+    n.core.set_local([("udp", "127.0.0.1", 5060)])
+    a = Phone(n, "201", 5071)
+    a.register()
+    inv = a.dial("500")
+    ok = a.take_resp(200)
+    a.ack(inv, ok)
+    want = address or "127.0.0.1"
+    assert f"c=IN IP4 {want}".encode() in ok.body
+    assert [o.local_host for o in effects(n, MediaOpen)] == [want]

@@ -125,7 +125,7 @@ def rules(*lines: str) -> str:
         (
             rules("- name: nothing to do", '  match: {exact: "1"}'),
             "dp/d.yaml:2: default[0]: a rule needs one action: ring_user, ring_device, ring_queue, feature, "
-            "announcement, ivr, number_entry, play, trunk, reject, goto",
+            "announcement, ivr, number_entry, play, collect, say_digits, say_number, trunk, reject, goto",
         ),
         (
             rules('- match: {exact: "1"}', '  ring_user: "201"', "  reject: 404"),
@@ -134,7 +134,8 @@ def rules(*lines: str) -> str:
         # templates
         (
             rules('- {match: {exact: "1"}, ring_user: "${EXTN}"}'),
-            "dp/d.yaml:2: default[0].ring_user: unknown variable ${EXTN} (use ${EXTEN}, ${EXTEN:1} or ${1})",
+            "dp/d.yaml:2: default[0].ring_user: unknown variable ${EXTN} (use ${EXTEN}, ${EXTEN:1}, "
+            "${CALLERID}, ${1} or a variable a collect action sets)",
         ),
         (
             rules("- {match: {regex: '2(\\d)'}, trunk: {name: carrier, number: \"${2}\"}}"),
@@ -230,7 +231,7 @@ def test_every_problem_in_file_order(problems: Load) -> None:
         "dp/a.yaml:2: default[0].ring_user: unknown user '209'",
         "dp/a.yaml:3: default[1].goto: unknown context 'nowhere'",
         "dp/b.yaml:2: x[0]: a rule needs one action: ring_user, ring_device, ring_queue, feature, "
-        "announcement, ivr, number_entry, play, trunk, reject, goto",
+        "announcement, ivr, number_entry, play, collect, say_digits, say_number, trunk, reject, goto",
     ]
 
 

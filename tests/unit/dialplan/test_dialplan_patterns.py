@@ -147,11 +147,17 @@ def test_expand(template: str, exten: str, groups: tuple[str, ...], out: str) ->
     assert expand(template, exten, groups) == out
 
 
+UNKNOWN = (
+    "unknown variable ${{{}}} (use ${{EXTEN}}, ${{EXTEN:1}}, ${{CALLERID}}, ${{1}} "
+    "or a variable a collect action sets)"
+)
+
+
 @pytest.mark.parametrize(
     "template, groups, message",
     [
-        ("${FOO}", 0, "unknown variable ${FOO} (use ${EXTEN}, ${EXTEN:1} or ${1})"),
-        ("${EXTEN:x}", 0, "unknown variable ${EXTEN:x} (use ${EXTEN}, ${EXTEN:1} or ${1})"),
+        ("${FOO}", 0, UNKNOWN.format("FOO")),
+        ("${EXTEN:x}", 0, UNKNOWN.format("EXTEN:x")),
         ("${1}", 0, "${1} needs regex group 1, but the match is no regex"),
         ("${2}", 1, "${2} needs regex group 2, but the regex has 1 group"),
         ("${EXTEN", 0, "'${EXTEN' has '${' without a closing '}'"),
