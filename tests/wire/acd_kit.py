@@ -23,7 +23,7 @@ default:
   - {match: {pattern: _10XX}, ring_user: "${EXTEN}"}
   - {match: {pattern: _0Z.}, trunk: {name: carrier}}
 from-trunk:
-  - {match: {regex: '\\+3153480(030[0-2])'}, ring_queue: "${1}"}
+  - {match: {regex: '\\+31534800(30[0-2])'}, ring_queue: "${1}"}
 """
 
 
@@ -154,3 +154,16 @@ def wait_joined(pbx: Pbx, call_id: str, timeout: float = 15) -> dict[str, Any]:
 
 def until(check: Any, what: str, timeout: float = 10) -> Any:
     return wait_until(check, timeout, what, interval=0.05)
+
+
+def timeline(trace: str) -> list[tuple[float, str, str]]:
+    """(seconds of day, "sent" | "received", first line) of every message in a SIPp -trace_msg log."""
+    out = []
+    for block in trace.split("-----------------------------------------------")[1:]:
+        stamp, _, rest = block.partition("\n")
+        clock = stamp.strip().split(" ")[-1]
+        h, m, s = clock.split(":")
+        way = "received" if "message received" in rest.split("\n", 1)[0] else "sent"
+        first = rest.split("\n\n", 1)[-1].lstrip().split("\n", 1)[0]
+        out.append((int(h) * 3600 + int(m) * 60 + float(s), way, first.strip()))
+    return out
