@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acd_kit import Agent, agent, header, login, make_pbx, received, scenario, set_status, start_agent
+from queue_kit import Agent, agent, header, login, make_pbx, received, scenario, set_status, start_agent
 from harness import Pbx, sipp, write_users_csv
 
 AGENTS = ("1001", "1002", "1003")

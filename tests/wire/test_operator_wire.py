@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from acd_kit import (
+from queue_kit import (
     agent,
     header,
     login,
