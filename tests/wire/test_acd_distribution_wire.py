@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from queue_kit import Agent, agent, header, login, make_pbx, received, scenario, set_status, start_agent
 from harness import Pbx, sipp, write_users_csv
+from queue_kit import Agent, agent, header, login, make_pbx, received, scenario, set_status, start_agent
 
 AGENTS = ("1001", "1002", "1003")
 

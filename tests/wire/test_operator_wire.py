@@ -14,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from baresip_kit import Baresip, find_baresip
+from harness import REPO, Pbx, free_port, password_of, start_sipp, write_users_csv
+from media_ua import MediaUA
 from queue_kit import (
     agent,
     header,
@@ -28,9 +31,6 @@ from queue_kit import (
     wait_waiting,
     waiting,
 )
-from baresip_kit import Baresip, find_baresip
-from harness import REPO, Pbx, free_port, password_of, start_sipp, write_users_csv
-from media_ua import MediaUA
 
 QUEUES = """\
 queues:
