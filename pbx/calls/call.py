@@ -497,7 +497,9 @@ class Call:
         if leg is self.a and self.state is CallState.SETUP:
             self.hangup("cancelled", now, wall)  # a BYE in the caller's early dialog (15)
             return
-        if leg.role is Role.UAC and leg is not self.winner:
+        # An originated call's A leg is one the PBX dialled (role UAC, click-to-dial, call-back):
+        # its BYE ends the call like any caller's.
+        if leg.role is Role.UAC and leg is not self.winner and leg is not self.a:
             self._cancel_leg(leg, now)  # a callee may not BYE an early dialog; stop ringing it
             if leg.state is LegState.TERMINATING and leg.ack is not None:
                 leg.to(LegState.ENDED)

@@ -97,8 +97,10 @@ class OriginateFlow:
             self.invite(leg, [], now)
         o.deadline = now + self.mgr.ring_timeout
         devices = tuple(x.peer_name for x in o.user_legs)
-        self.mgr.emit(CallStarted(o.id, o.user, o.dialled, wall, caller_device=devices[0], devices=devices,
-                                  direction=o.direction))  # fmt: skip
+        # Under the id of the Call it becomes (a call-back's is the call-back's id, not `id`), so
+        # that its CallAnswered and the Call's CallEnded close the same history record.
+        self.mgr.emit(CallStarted(o.call_id, o.user, o.dialled, wall, caller_device=devices[0],
+                                  devices=devices, direction=o.direction))  # fmt: skip
         logger.info("originate_started", call_id=o.id, user=o.user, dialled=o.dialled, legs=len(o.user_legs))
 
     def invite(self, leg: Leg, extra: list[tuple[str, str]], now: float) -> None:
@@ -309,7 +311,8 @@ class OriginateFlow:
         if o.callback_of is not None:
             what = "agent_failed" if o.user_leg is None else "customer_failed"
             self.mgr.callback_event(self, what, None, wall, reason)
-        self.mgr.emit(CallEnded(o.id, reason, wall))
+        # A queue offer that fails ends only the agent's side: the caller's record stays open.
+        self.mgr.emit(CallEnded(o.id if o.offer_agent is not None else o.call_id, reason, wall))
         logger.info("originate_failed", call_id=o.id, reason=reason)
 
     def _cancel(self, leg: Leg, now: float) -> None:
