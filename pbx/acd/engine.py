@@ -29,7 +29,7 @@ from pbx.acd.queues import MemberTally, QueueState
 from pbx.acd.records import apply_record, record_of
 from pbx.acd.strategies import Candidate
 from pbx.acd.timers import Key, Kind, Timers
-from pbx.config.models import Config
+from pbx.config.models import Config, Queue
 
 AGENT_ROLES = ("agent", "supervisor")
 
@@ -548,12 +548,25 @@ class AcdEngine:
             self._refuse(ext, "cherry_pick", "agent_busy" if agent.reachable else "phone_unregistered")
             return
         q = self.queues[w.queue]
+        if not self._may_see(ext, q.cfg):
+            self._refuse(ext, "cherry_pick", "queue_not_visible")
+            return
         self._cancel_offers(w, "cherry_picked")
         q.unpush(w)
         w.rest_until = None
         w.round_started = now
         self._offer(q, w, agent, now)
         self._out.append(fx.Confirmed(ext, "cherry_pick", call_id))
+
+    def _may_see(self, ext: str, queue: Queue) -> bool:
+        """Who may take a caller out of a queue (OP 2.1.2): a queue without groups is seen by
+        everyone; else its members, supervisors and admins, and users in one of its groups."""
+        if not queue.groups or ext in queue.members:
+            return True
+        user = self.config.user(ext)
+        if user is None:
+            return False
+        return user.role != "agent" or not set(user.groups).isdisjoint(queue.groups)
 
     # --- agents' calls -------------------------------------------------------------------------
 

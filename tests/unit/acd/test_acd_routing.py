@@ -335,6 +335,26 @@ def test_cherry_pick_takes_any_waiting_caller_even_from_a_queue_not_logged_in_to
     assert list(acd.engine.calls) == ["c1"]
 
 
+def test_cherry_pick_only_from_a_queue_the_agent_may_see() -> None:
+    """A queue with groups is seen by its members, by users in one of its groups, and by
+    supervisors and admins; others are refused (OP 2.1.2: "any queue they may see")."""
+    cfg = config(
+        [queue("Ens", "300", members=("201",), groups=["Enschede"])],
+        agents=("201", "202", "203"),
+        groups={"202": ["Enschede"], "203": ["Den Bosch"]},
+    )
+    for ext, allowed in (("203", False), ("202", True), ("201", True), ("209", True)):
+        acd = Acd(cfg)
+        acd.do(AgentReachability(ext, True))
+        acd.do(CallerJoined("c1", "Ens"))
+        out = acd.do(CherryPick(ext, "c1"))
+        if allowed:
+            assert offers(out) == [("c1", ext)], ext
+        else:
+            assert out == [Refused(ext, "cherry_pick", "queue_not_visible")]
+            assert list(acd.engine.calls) == ["c1"]  # the caller still waits, untouched
+
+
 def test_late_answer_after_the_ring_timeout_still_serves_a_waiting_caller() -> None:
     acd = Acd(config([queue("Q", "300", strategy="linear", retry_delay=5, ring_timeout=10)]))
     acd.ready("201")
