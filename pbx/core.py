@@ -660,7 +660,7 @@ class PbxCore:
     def requeue(self, call_id: str, queue: str, now: float, wall: float) -> tuple[str | None, list[Effect]]:
         """VC 2.1.2 (API command): (None, effects) when done, else (why not, [])."""
         self.b2bua.step_time = (now, wall)
-        why = self.b2bua.requeue(call_id, queue, now, wall)
+        why = self.b2bua.offers.requeue(call_id, queue, now, wall)
         return why, self.b2bua.take_effects()
 
     def on_media_event(self, ev: MediaEvent, now: float, wall: float) -> list[Effect]:

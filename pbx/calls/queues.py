@@ -219,7 +219,7 @@ class QueueCalls:
         if caller is None:
             self.handle(ev.OfferNoAnswer(e.call_id, e.agent), now, wall)
             return
-        flow = self.mgr.offer_to_agent(caller, e, now, wall)
+        flow = self.mgr.offers.offer_to_agent(caller, e, now, wall)
         if flow is None:  # no registered contact after all: the engine moves on
             self.handle(ev.OfferNoAnswer(e.call_id, e.agent), now, wall)
             return
@@ -311,7 +311,7 @@ class QueueCalls:
         return None if due is None else now + max(0.0, due - wall)
 
     def _offer_callback(self, cb: Callback, e: fx.Offer, now: float, wall: float) -> None:
-        flow = self.mgr.callback_to_agent(cb, e.agent, now, wall)
+        flow = self.mgr.offers.callback_to_agent(cb, e.agent, now, wall)
         if flow is None:
             self.handle(ev.OfferNoAnswer(cb.id, e.agent), now, wall)
             return
