@@ -33,7 +33,7 @@ tools-bench:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check pbx tests scripts/gen-config scripts/bench scripts/bench-media scripts/profile-call
+	$(BIN)/ruff check pbx tests scripts/gen-config scripts/bench scripts/bench-media scripts/bench-queue scripts/profile-call
 	$(BIN)/ruff format --check pbx tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
@@ -49,6 +49,7 @@ bench: $(STAMP) tools-bench
 	scripts/in-netns $(BIN)/python scripts/bench
 	$(BIN)/python scripts/bench --calls  # installs sippy first, then enters the loopback namespace itself
 	scripts/in-netns $(BIN)/python scripts/bench-media
+	scripts/in-netns $(BIN)/python scripts/bench-queue
 	$(BIN)/python scripts/bench-acd
 
 clean:
