@@ -484,6 +484,9 @@ class AcdEngine:
         if reason == "declined" and q.cfg.urgent:
             # An urgent caller cannot be declined (OP 2.2): ring the same phone again. The offer
             # keeps its first deadline, so a phone that always says 486 still moves on in time.
+            # Counted as a decline and a new offer: the statistics show what the phone did.
+            q.counters.declined += 1
+            q.counters.offers += 1
             self._out.append(fx.OfferMissed(call_id, ext, reason))
             self._out.append(self._offer_effect(q, w, ext))
             return

@@ -178,6 +178,7 @@ def test_an_urgent_call_declined_by_the_agent_is_offered_again(tmp_path: Path) -
         assert trace.count("INVITE sip:") == 2, trace[-3000:]
         q = bench(pbx)
         assert (q["answered"], q["abandoned"], q["waiting"]) == (1, 0, 0), q
+        assert (q["offers"], q["declined"]) == (2, 1), q  # the decline and the second ring show
     finally:
         caller.close()
         pbx.stop()

@@ -187,6 +187,8 @@ def test_urgent_decline_rings_the_same_agent_again_and_skips_nobody() -> None:
     out = acd.do(OfferDeclined("u1", "201"))
     assert offers(out) == [("u1", "201")]
     assert acd.agent("201").offer == "u1" and acd.agent("202").offer is None
+    counters = acd.engine.queues["U"].counters
+    assert (counters.offers, counters.declined) == (2, 1)  # the decline and the new ring both show
     # a phone that declines for ever still moves on at the ring timeout
     assert offers(acd.advance(30)) == [("u1", "202")]
 
