@@ -672,7 +672,7 @@ class PbxCore:
         self, user: str, dialled: str, now: float, wall: float
     ) -> tuple[str | Reject, list[Effect]]:
         """Click-to-dial (API command): the call id, or why not; and the step's effects."""
-        res = self.b2bua.originate(user, dialled, now, wall)
+        res = self.b2bua.originator.originate(user, dialled, now, wall)
         return res, self.b2bua.take_effects()
 
     def lift_ban(self, ip: str) -> bool:

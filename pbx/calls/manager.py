@@ -44,7 +44,8 @@ from pbx.calls.call import (
 )
 from pbx.calls.leg import Leg, LegState, Role, content_headers, new_tag, without_tag
 from pbx.calls.offers import AgentOffers
-from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
+from pbx.calls.originate import OriginateFlow, Phase
+from pbx.calls.originator import Originator
 from pbx.calls.queues import QueueCalls
 from pbx.calls.routing import (
     Answer,
@@ -158,13 +159,13 @@ class CallManager:
         self._app_dialogs: dict[tuple[str, str], AppFlow] = {}
         self._app_client: dict[str, AppFlow] = {}
         self.offers = AgentOffers(self)  # queue offers, call-backs and requeue (pbx/calls/offers.py)
+        self.originator = Originator(self)  # calls the PBX dials (pbx/calls/originator.py)
         self.ports = PortPool(config.media.rtp_port_min, config.media.rtp_port_max)
         self.hotdesk: HotdeskCore | None = None  # who is on which device (set by PbxCore)
         self.queues: QueueCalls | None = None  # the ACD's hands (set by PbxCore)
         self.step_time = (0.0, 0.0)  # (now, wall) of the step under way, for events raised inside it
         self.moh_on_hold = config.media.moh_on_hold
         self.moh_language: str = config.media.language
-        self._orig_client: dict[str, tuple[OriginateFlow, Leg, Request]] = {}
 
     # --- routing (pbx/calls/routing.py) -------------------------------------------------------
     def resolve_target(self, dialled: str, caller: Caller, wall: float) -> Resolution:
@@ -528,13 +529,13 @@ class CallManager:
         return self._take()
 
     def owns(self, key: str) -> bool:
-        return key in self._client or key in self._orig_client or key in self._app_client
+        return key in self._client or key in self.originator.client or key in self._app_client
 
     def on_tx_event(
         self, ev: ResponseReceived | TransactionTimedOut, now: float, wall: float
     ) -> list[object]:
-        if ev.key in self._orig_client:
-            return self._orig_event(ev, now, wall)
+        if ev.key in self.originator.client:
+            return self.originator.on_event(ev, now, wall)
         if ev.key in self._app_client:
             if isinstance(ev, TransactionTimedOut) or ev.response.status >= 200:
                 flow = self._app_client.pop(ev.key)
@@ -599,123 +600,8 @@ class CallManager:
         for leg in call.bs:
             self._trunk_legs.pop(leg, None)
 
-    # --- originate (click-to-dial) -----------------------------------------------------------------
-    def originate(self, user: str, dialled: str, now: float, wall: float) -> str | Reject:
-        """Ring `user`'s phones, then dial `dialled` as if the user had dialled it (their dialplan,
-        their numbers, `*7n*` included). The call's id, or why it cannot be placed."""
-        u = self.config.user(user)
-        if u is None:
-            return Reject(404, f"no user {user}")
-        devices = [
-            d.username
-            for d in self.config.devices
-            if d.user == user or (d.user is None and d.username == user)
-        ]
-        if not devices:
-            return Reject(480, f"user {user} is on no device")
-        caller = Caller(devices[0], user, u.name, Addr("udp", "127.0.0.1", 0))
-        res = self.resolver(dialled, caller, wall)
-        if isinstance(res, Reject):
-            return res
-        anyone = Caller("", None, "", caller.source)  # leaves none of the user's devices out
-        contacts = [(d, b) for d, b in self.contacts(Ring(users=(user,)), anyone, now)
-                    if self._local_for(b.target.transport)]  # fmt: skip
-        if not contacts:
-            return Reject(480, f"no registered phone for user {user}")
-        o = Originate(new_originate_id(), user, dialled, now, wall)
-        for i, (dev, b) in enumerate(contacts, 1):
-            o.user_legs.append(self._device_leg(f"u{i}", dev, b, dialled, "", user))
-        if isinstance(res, Outbound):
-            o.direction, o.trunk = "outbound", res.trunk
-        flow = OriginateFlow(self, o)
-        flow.target = (res, caller)
-        self._origs[o.id] = flow
-        flow.start(now, wall)
-        return o.id
-
+    # --- click-to-dial and every PBX-dialled call: pbx/calls/originator.py ---------------------------
     def take_effects(self) -> list[object]:
-        return self._take()
-
-    def send_originate(self, flow: OriginateFlow, leg: Leg, req: Request, now: float) -> str:
-        key, effects = self.tx.send_request(req, leg.dest, now)
-        self._orig_client[key] = (flow, leg, req)
-        self._add(effects)
-        return key
-
-    def dial_target(self, flow: OriginateFlow, now: float) -> None:
-        res, caller = flow.target
-        o = flow.o
-        if isinstance(res, Outbound):
-            trunk = self.config.trunk(res.trunk)
-            local = self._local_for(trunk.transport) if trunk is not None else None
-            if trunk is None or local is None:
-                return
-            presented = res.presented or o.user
-            leg, extra = self._trunk_leg("b1", trunk, local, res.number, presented, caller.display)
-            o.target_legs.append(leg)
-            flow.invite(leg, extra, now)
-            return
-        if not isinstance(res, Ring):
-            return
-        for i, (dev, b) in enumerate(self.contacts(res, caller, now), 1):
-            if self._local_for(b.target.transport):
-                leg = self._device_leg(f"b{i}", dev, b, o.user, caller.display, o.dialled)
-                o.target_legs.append(leg)
-                flow.invite(leg, [], now)
-
-    def retry_with_credentials(self, flow: OriginateFlow, leg: Leg, sent: Request, resp: Response,
-                               now: float) -> bool:  # fmt: skip
-        auth = self._credentials(leg, sent, resp)
-        if auth is None:
-            return False
-        flow.invite(leg, [(k, v) for k, v in sent.headers if k == "p-asserted-identity"] + [auth], now)
-        return True
-
-    def originate_connected(self, flow: OriginateFlow, now: float, wall: float) -> None:
-        """Both phones are up: from here on it is an ordinary answered call."""
-        o = flow.o
-        user, target = o.user_leg, o.target_leg
-        assert user is not None and target is not None
-        user.id = "a"
-        call = Call(o.call_id, self, user, o.user, o.dialled, o.started, o.started_wall, self.server)
-        call.bs.append(target)
-        call.winner, call.answered_wall = target, wall
-        call.direction, call.trunk = o.direction, o.trunk
-        call.to(CallState.ANSWERED)
-        self._calls[call.id] = call
-        for leg in (user, target):
-            self._dialogs[(leg.call_id, leg.local_tag)] = (call, leg)
-        self._origs.pop(o.id, None)
-        if o.offer_agent is not None and self.queues is not None:
-            self.queues.connected(flow)
-        if o.callback_of is not None:
-            self.callback_event(flow, "connected", now, wall)
-        app = self._apps.get(o.call_id)
-        if app is not None:
-            app.close()  # the caller now talks to the target: the PBX's media is done
-        self.emit(flow.answered_event(wall, now))
-        logger.info("originate_connected", call_id=o.id, user_device=user.peer_name, target=target.peer_name)
-
-    def _orig_event(
-        self, ev: ResponseReceived | TransactionTimedOut, now: float, wall: float
-    ) -> list[object]:
-        flow, leg, sent = self._orig_client[ev.key]
-        if isinstance(ev, ResponseReceived):
-            if ev.response.status >= 200:
-                self._orig_client.pop(ev.key, None)
-            if flow.o.phase is Phase.DONE and leg is not flow.o.user_leg and leg is not flow.o.target_leg:
-                flow.on_response(leg, sent, ev.response, now, wall)  # a losing leg's CANCEL/BYE
-            elif flow.o.phase is not Phase.DONE:
-                flow.on_response(leg, sent, ev.response, now, wall)
-        else:
-            self._orig_client.pop(ev.key, None)
-            if flow.o.phase is not Phase.DONE:
-                flow.on_timeout(leg, sent, now, wall)
-        if flow.o.phase is Phase.FAILED:
-            self._origs.pop(flow.o.id, None)
-            app = self._apps.get(flow.o.id)
-            if app is not None:
-                app.close()
         return self._take()
 
     # --- calls the PBX answers itself ------------------------------------------------------------
@@ -785,25 +671,8 @@ class CallManager:
         if now is not None and wall is not None and self.queues is not None:
             self.queues.caller_gone(app.id, now, wall)
 
-    def callback_event(self, flow: OriginateFlow, what: str, now: float | None, wall: float,
-                       reason: str = "") -> None:  # fmt: skip
-        if self.queues is not None:
-            t_now = now if now is not None else self.step_time[0]
-            self.queues.callback_event(flow, what, t_now, wall, reason)
-
-    def offer_answered(self, flow: OriginateFlow, now: float, wall: float) -> None:
-        if self.queues is not None:
-            self.queues.offer_answered(flow, now, wall)
-
-    def offer_failed(self, flow: OriginateFlow, reason: str, now: float, wall: float) -> None:
-        if self.queues is not None:
-            self.queues.offer_failed(flow, reason, now, wall)
-
-    def forget_orig(self, flow: OriginateFlow) -> None:
-        self._origs.pop(flow.o.id, None)
-
     def bridge_app(self, flow: AppFlow, res: Ring | Outbound, now: float, wall: float) -> None:
-        self._bridge(flow, res, now, wall)
+        self.originator.bridge(flow, res, now, wall)
 
     def app_goto(self, flow: AppFlow, context: str, now: float, wall: float) -> None:
         """A program sent the caller to a context: route the dialled number there."""
@@ -820,29 +689,9 @@ class CallManager:
         if isinstance(res, Answer):
             flow.run(flow.adopt(res.program()).start(now), now, wall)
         elif isinstance(res, Ring | Outbound):
-            self._bridge(flow, res, now, wall)
+            self.originator.bridge(flow, res, now, wall)
         else:
             flow.run([Play(("not_allowed",), interruptible=False), Hangup()], now, wall)
-
-    def _bridge(self, flow: AppFlow, res: Ring | Outbound, now: float, wall: float) -> None:
-        """Reach a person from a call the PBX answered: dial the target without SDP, then join the
-        caller with a re-INVITE (the originate flow's phases 2-4)."""
-        app = flow.app
-        o = Originate(app.id, app.caller, app.dialled, app.started, app.started_wall)
-        o.user_legs, o.user_leg, o.phase = [app.leg], app.leg, Phase.DIALLING
-        o.deadline = now + self.ring_timeout
-        if isinstance(res, Outbound):
-            o.direction, o.trunk = "outbound", res.trunk
-        bridge = OriginateFlow(self, o)
-        bridge.target = (res, flow.caller)
-        self._origs[o.id] = bridge
-        flow.bridge = bridge
-        flow.bridging()
-        self.dial_target(bridge, now)
-        if not o.target_legs:
-            bridge.fail("unavailable", now, wall)
-            self._origs.pop(o.id, None)
-            flow.close()
 
     def on_media_event(self, ev: MediaEvent, now: float, wall: float) -> list[object]:
         flow = self._apps.get(ev.session)

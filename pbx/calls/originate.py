@@ -107,7 +107,7 @@ class OriginateFlow:
         """The INVITE (without SDP) that opens `leg`; again, with credentials, after a 401/407."""
         req = leg.request("INVITE", b"", extra)
         leg.invite = req
-        key = self.mgr.send_originate(self, leg, req, now)
+        key = self.mgr.originator.send(self, leg, req, now)
         leg.invite_key = key
 
     def on_response(self, leg: Leg, sent: Request, resp: Response, now: float, wall: float) -> None:
@@ -171,8 +171,8 @@ class OriginateFlow:
         o.phase = Phase.DIALLING
         o.deadline = now + self.mgr.ring_timeout
         if o.callback_of is not None:
-            self.mgr.callback_event(self, "agent_answered", now, wall)
-        self.mgr.dial_target(self, now)
+            self.mgr.originator.callback_event(self, "agent_answered", now, wall)
+        self.mgr.originator.dial_target(self, now)
         if not o.target_legs:
             self.fail("unavailable", now, wall)
         logger.info("originate_user_answered", call_id=o.id, device=leg.peer_name)
@@ -193,7 +193,7 @@ class OriginateFlow:
             self._provisional(leg, resp, now)
             return
         if s >= 300:
-            if s in (401, 407) and self.mgr.retry_with_credentials(self, leg, sent, resp, now):
+            if s in (401, 407) and self.mgr.originator.retry_with_credentials(self, leg, sent, resp, now):
                 return
             leg.final = s
             leg.to(LegState.ENDED)
@@ -211,7 +211,9 @@ class OriginateFlow:
             return
         o.target_leg, o.target_ok = leg, resp
         if o.offer_agent is not None:
-            self.mgr.offer_answered(self, now, wall)  # the ACD hears of it before the caller is joined
+            self.mgr.originator.offer_answered(
+                self, now, wall
+            )  # the ACD hears of it before the caller is joined
         leg.to(LegState.CONFIRMED)
         for other in o.target_legs:
             if other is not leg:
@@ -221,7 +223,7 @@ class OriginateFlow:
         user = o.user_leg
         assert user is not None
         req = user.request("INVITE", resp.body, content_headers(resp))
-        self.mgr.send_originate(self, user, req, now)
+        self.mgr.originator.send(self, user, req, now)
 
     # --- phase 3: the user's phone gets the target's SDP ----------------------------------------
     def _reinvite_answered(self, sent: Request, resp: Response | None, now: float, wall: float) -> None:
@@ -235,14 +237,14 @@ class OriginateFlow:
             self.mgr.send(user.ack_for(sent), user.dest)
             self.mgr.send(target.ack_for(target.invite, resp.body, content_headers(resp)), target.dest)
             o.phase = Phase.DONE
-            self.mgr.originate_connected(self, now, wall)
+            self.mgr.originator.originate_connected(self, now, wall)
             return
         # the phone refused the target's SDP (or never answered): release both
         self.mgr.send(target.ack_for(target.invite), target.dest)
         self._bye(target, now)
         if o.offer_agent is not None:  # a queue caller whose phone refused the agent's SDP waits on
             o.phase, o.reason = Phase.FAILED, "failed_media"
-            self.mgr.offer_failed(self, "failed_media", now, wall)
+            self.mgr.originator.offer_failed(self, "failed_media", now, wall)
             return
         self._bye(user, now)
         self._finish("failed_media" if resp is not None else "failed_408", wall)
@@ -258,7 +260,7 @@ class OriginateFlow:
             reason = "busy" if 486 in statuses else "declined" if 603 in statuses else "unavailable"
             if o.offer_agent is not None:
                 self.withdraw(reason, now, wall)
-                self.mgr.offer_failed(self, reason, now, wall)
+                self.mgr.originator.offer_failed(self, reason, now, wall)
                 return
             self.fail(reason, now, wall)
 
@@ -310,7 +312,7 @@ class OriginateFlow:
         o.phase, o.reason, o.deadline = Phase.FAILED, reason, None
         if o.callback_of is not None:
             what = "agent_failed" if o.user_leg is None else "customer_failed"
-            self.mgr.callback_event(self, what, None, wall, reason)
+            self.mgr.originator.callback_event(self, what, None, wall, reason)
         # A queue offer that fails ends only the agent's side: the caller's record stays open.
         self.mgr.emit(CallEnded(o.id if o.offer_agent is not None else o.call_id, reason, wall))
         logger.info("originate_failed", call_id=o.id, reason=reason)
@@ -326,13 +328,13 @@ class OriginateFlow:
     def _send_cancel(self, leg: Leg, now: float) -> None:
         if not leg.cancel_sent:
             leg.cancel_sent = True
-            self.mgr.send_originate(self, leg, leg.cancel(), now)
+            self.mgr.originator.send(self, leg, leg.cancel(), now)
 
     def _bye(self, leg: Leg, now: float) -> None:
         if leg.state in (LegState.TERMINATING, LegState.ENDED):
             return
         leg.to(LegState.TERMINATING)
-        self.mgr.send_originate(self, leg, leg.request("BYE"), now)
+        self.mgr.originator.send(self, leg, leg.request("BYE"), now)
 
     def answered_event(self, wall: float, now: float) -> CallAnswered:
         t = self.o.target_leg

@@ -193,13 +193,13 @@ class QueueCalls:
                     if flow.o.user_leg is None:  # only while the agent's phone rings
                         self.callbacks.pop(e.call_id, None)
                         flow.abandon(e.reason, now, wall)
-                        self.mgr.forget_orig(flow)
+                        self.mgr.originator.forget(flow)
                         cb = self.book.items.get(e.call_id)
                         if cb is not None and cb.state == "offered":
                             cb.state = "open"  # still waiting in the queue for the next agent
                 elif flow is not None:
                     flow.withdraw(e.reason, now, wall)
-                    self.mgr.forget_orig(flow)
+                    self.mgr.originator.forget(flow)
             elif isinstance(e, fx.Announce):
                 self._announce(e, now, wall)
             elif isinstance(e, fx.Overflow):
@@ -237,7 +237,7 @@ class QueueCalls:
         assert o.offer_agent is not None
         if self.offers.pop((o.call_id, o.offer_agent), None) is None:
             return  # withdrawn by the engine already
-        self.mgr.forget_orig(flow)
+        self.mgr.originator.forget(flow)
         kind = ev.OfferDeclined if reason in ("busy", "declined") else ev.OfferNoAnswer
         self.handle(kind(o.call_id, o.offer_agent), now, wall)
 
@@ -332,7 +332,7 @@ class QueueCalls:
             return
         self.callbacks.pop(cb.id, None)
         self.offers.pop((cb.id, agent), None)
-        self.mgr.forget_orig(flow)
+        self.mgr.originator.forget(flow)
         if what == "agent_failed":  # the agent did not take it: the call-back waits on in the queue
             cb.state = "open"
             self.mgr.emit(PersistCallback(cb))

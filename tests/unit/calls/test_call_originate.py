@@ -17,7 +17,7 @@ def net() -> Net:
 
 
 def originate(net: Net, user: str, dialled: str) -> str:
-    res = net.core.b2bua.originate(user, dialled, net.clock.now(), net.clock.wall())
+    res = net.core.b2bua.originator.originate(user, dialled, net.clock.now(), net.clock.wall())
     net.deliver(net.core.b2bua.take_effects())
     assert isinstance(res, str), res
     return res
@@ -109,5 +109,5 @@ def test_hangup_while_the_user_rings(net: Net) -> None:
 )
 def test_originate_refusals(net: Net, user: str, dialled: str, status: int) -> None:
     Phone(net, "201", 5071).register()
-    res = net.core.b2bua.originate(user, dialled, net.clock.now(), net.clock.wall())
+    res = net.core.b2bua.originator.originate(user, dialled, net.clock.now(), net.clock.wall())
     assert isinstance(res, Reject) and res.status == status
