@@ -119,6 +119,15 @@ def _log_hotdesk(e: object) -> None:
 
 ACD_EVENTS = (acd_fx.Confirmed, acd_fx.Refused, acd_fx.AgentChanged, acd_fx.CallerAnswered,
               acd_fx.CallerAbandoned, acd_fx.Queued)  # fmt: skip
+# what the driver writes to the store, in the step's transaction
+STORE_EFFECTS = (
+    *BINDING_EFFECTS,
+    *SESSION_EFFECTS,
+    PersistCallback,
+    PersistAgent,
+    PersistHistory,
+    SetDisposition,
+)
 
 
 def _log_acd(e: object) -> None:
@@ -228,71 +237,48 @@ class Driver:
             return
         if self.history is not None:
             effects = self._with_history(self.history, effects)
-        store = self.store
         wrote = False
         try:
             for e in effects:
                 if isinstance(e, Send):
                     self._send(e)
-                elif isinstance(e, BINDING_EFFECTS):
-                    if store is not None:
+                elif isinstance(e, STORE_EFFECTS):
+                    if self.store is not None:
                         if not wrote:
                             wrote = True
-                            if not store.in_transaction:
-                                store.begin()
-                        if isinstance(e, PersistBinding):
-                            b = e.binding
-                            store.put("binding", record_key(b.aor, b.key), to_record(b), self.clock.wall())
-                        else:
-                            store.delete("binding", record_key(e.aor, e.contact_key))
-                elif isinstance(e, SESSION_EFFECTS):
-                    if store is not None:
-                        if not wrote:
-                            wrote = True
-                            if not store.in_transaction:
-                                store.begin()
-                        if isinstance(e, PersistSession):
-                            sess = e.session
-                            store.put(HOTDESK_KIND, hd_key(sess.user), hd_record(sess), self.clock.wall())
-                        else:
-                            store.delete(HOTDESK_KIND, hd_key(e.user))
+                            if not self.store.in_transaction:
+                                self.store.begin()
+                        self._write(self.store, e)
                 elif isinstance(e, HOTDESK_EVENTS):
                     _log_hotdesk(e)
-                elif isinstance(e, PersistCallback):
-                    if store is not None:
-                        if not wrote:
-                            wrote = True
-                            if not store.in_transaction:
-                                store.begin()
-                        store.put(e.kind, e.callback.id, e.callback.record(), self.clock.wall())
-                elif isinstance(e, PersistAgent):
-                    if store is not None:
-                        if not wrote:
-                            wrote = True
-                            if not store.in_transaction:
-                                store.begin()
-                        store.put(e.kind, e.key, e.record, self.clock.wall())
                 elif isinstance(e, ACD_EVENTS):
                     _log_acd(e)
-                elif isinstance(e, PersistHistory):
-                    if store is not None:
-                        if not wrote:
-                            wrote = True
-                            if not store.in_transaction:
-                                store.begin()
-                        store.add_history(e.row)  # same transaction as the step's other writes
-                elif isinstance(e, SetDisposition):
-                    if store is not None:
-                        if not wrote:
-                            wrote = True
-                            if not store.in_transaction:
-                                store.begin()
-                        store.set_disposition(e)
                 if self.on_effect is not None:
                     self.on_effect(e)
         finally:
             if wrote:
                 self._commit_soon()
+
+    def _write(self, store: Store, e: Effect) -> None:
+        """One persistence effect, inside the step's transaction (committed per burst)."""
+        wall = self.clock.wall()
+        if isinstance(e, PersistBinding):
+            b = e.binding
+            store.put("binding", record_key(b.aor, b.key), to_record(b), wall)
+        elif isinstance(e, PersistSession):
+            store.put(HOTDESK_KIND, hd_key(e.session.user), hd_record(e.session), wall)
+        elif isinstance(e, PersistCallback):
+            store.put(e.kind, e.callback.id, e.callback.record(), wall)
+        elif isinstance(e, PersistAgent):
+            store.put(e.kind, e.key, e.record, wall)
+        elif isinstance(e, PersistHistory):
+            store.add_history(e.row)
+        elif isinstance(e, SetDisposition):
+            store.set_disposition(e)
+        elif isinstance(e, DeleteBinding):
+            store.delete("binding", record_key(e.aor, e.contact_key))
+        elif isinstance(e, DeleteSession):
+            store.delete(HOTDESK_KIND, hd_key(e.user))
 
     def _commit_soon(self) -> None:
         if self._commit is not None:

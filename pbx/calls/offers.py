@@ -21,7 +21,7 @@ from pbx.calls.call import ALLOW, Call, CallEnded, CallState, Pending
 from pbx.calls.leg import Leg, LegState
 from pbx.calls.originate import Originate, OriginateFlow, Phase
 from pbx.calls.queues import QueueProgram
-from pbx.calls.routing import Answer, Caller, Outbound, Reject, Ring
+from pbx.calls.routing import Answer, Caller, Reject, Ring
 from pbx.media.sdp import negotiate as sdp_negotiate
 from pbx.media.sdp import offer as sdp_offer
 from pbx.media.sdp import parse as sdp_parse
@@ -161,10 +161,4 @@ class AgentOffers:
             o.user_legs.append(
                 self.m._device_leg(f"u{i}", dev, b, cb.number, f"Terugbellen {cb.name}".strip(), agent)
             )
-        if isinstance(res, Outbound):
-            o.direction, o.trunk = "outbound", res.trunk
-        flow = OriginateFlow(self.m, o)
-        flow.target = (res, caller)
-        self.m._origs[o.id] = flow
-        flow.start(now, wall)
-        return flow
+        return self.m.originator.start(o, res, caller, now, wall)

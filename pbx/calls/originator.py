@@ -17,7 +17,7 @@ from pbx.calls.appcall import AppFlow
 from pbx.calls.call import Call, CallState
 from pbx.calls.leg import Leg
 from pbx.calls.originate import Originate, OriginateFlow, Phase, new_originate_id
-from pbx.calls.routing import Caller, Outbound, Reject, Ring
+from pbx.calls.routing import Caller, Outbound, Reject, Resolution, Ring
 from pbx.sip.addr import Addr
 from pbx.sip.message import Request, Response
 from pbx.sip.stack import ResponseReceived, TransactionTimedOut
@@ -59,13 +59,18 @@ class Originator:
         o = Originate(new_originate_id(), user, dialled, now, wall)
         for i, (dev, b) in enumerate(contacts, 1):
             o.user_legs.append(self.m._device_leg(f"u{i}", dev, b, dialled, "", user))
+        self.start(o, res, caller, now, wall)
+        return o.id
+
+    def start(self, o: Originate, res: Resolution, caller: Caller, now: float, wall: float) -> OriginateFlow:
+        """Ring the first legs of `o` (the user's or agent's phones); `res` is dialled when one answers."""
         if isinstance(res, Outbound):
             o.direction, o.trunk = "outbound", res.trunk
         flow = OriginateFlow(self.m, o)
         flow.target = (res, caller)
         self.m._origs[o.id] = flow
         flow.start(now, wall)
-        return o.id
+        return flow
 
     def send(self, flow: OriginateFlow, leg: Leg, req: Request, now: float) -> str:
         key, effects = self.m.tx.send_request(req, leg.dest, now)
