@@ -4,9 +4,10 @@ received, the session in the API, calls for the user ringing that phone, and a r
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from harness import REPO, Pbx, password_of
+from harness import REPO, Pbx, password_of, sipp, write_users_csv
 from media_ua import MediaUA
 
 PLAN = """\
@@ -63,3 +64,25 @@ def test_wrong_pin_is_refused_and_spoken(hd_pbx: Pbx) -> None:
     heard = star35(hd_pbx, "1001", "*35*1002*9999")
     assert heard.startswith(prompt("wrong_pin"))
     assert sessions(hd_pbx) == []
+
+
+def test_sipp_dials_star35_ext_and_keys_the_pin_from_its_rfc2833_captures(tmp_path: Path) -> None:
+    """The interactive form from a SIPp phone: `*35*1023`, the PBX asks for the PIN, SIPp replays
+    its RFC 4733 captures of 1, 0, 2, 3 and # (hotdesk_pin_uac.xml), the PBX logs 1023 in on the
+    calling device and hangs up after the confirmation."""
+    if not Path("/usr/share/sip-tester/dtmf_2833_pound.pcap").exists():
+        pytest.skip("SIPp's DTMF captures are not installed (Debian sip-tester ships them)")
+    pbx = Pbx(tmp_path / "pbx", users=24)  # 1000..1023; gen-config: PIN = the extension
+    (pbx.workdir / "dialplans").mkdir(exist_ok=True)
+    (pbx.workdir / "dialplans" / "default.yaml").write_text(PLAN)
+    pbx.start()
+    try:
+        res = sipp(
+            "hotdesk_pin_uac", pbx.sip_addr, inf=write_users_csv(tmp_path / "caller.csv", ["1000"]),
+            calls=1, rate=1, workdir=tmp_path, keys={"callee": "*35*1023"}, timeout=40,
+        )  # fmt: skip
+        assert res.clean and res.successful == 1, res.explain() + pbx.log(30)
+        assert sessions(pbx) == [("1023", "1000")]
+        assert '"event": "hotdesk_login"' in pbx.log_file.read_text(errors="replace"), pbx.log(30)
+    finally:
+        pbx.stop()
