@@ -4,10 +4,12 @@ for byte: the PBX reacts to exactly the keyed digits."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from harness import REPO, Pbx, password_of
+from harness import REPO, Pbx, password_of, sipp, write_users_csv
 from media_ua import MediaUA, RtpIn
 
 PLAN = """\
@@ -15,6 +17,9 @@ default:
   - {match: {exact: "710"}, collect: {prompt: enter_extension, min: 3, max: 4, next: readback, failed: sorry}}
   - {match: {exact: "711"}, say_number: "${CALLERID:-3}"}
   - {match: {exact: "712"}, say_digits: "${CALLERID}"}
+  - {match: {exact: "713"}, collect: {prompt: enter_extension, min: 3, max: 8, next: keyed}}
+keyed:
+  - {match: {prefix: ""}, announcement: goodbye}
 readback:
   - {match: {prefix: ""}, say_digits: {value: "${COLLECTED}", next: as-number}}
 as-number:
@@ -105,3 +110,19 @@ def test_say_number_and_say_digits_of_the_callers_number_byte_exact(
     audio = heard(pkts)
     assert audio[: len(want)] == want, pbx.log(20)
     assert set(audio[len(want) :]) <= {0xFF}  # then silence padding of the last frame
+
+
+def test_sipp_keys_a_collect_from_its_rfc2833_captures(pbx: Pbx, tmp_path: Path) -> None:
+    """SIPp replays its RFC 4733 captures of 1 0 2 3 # into `collect` (dtmf_1023_uac.xml): the
+    collected digits, exactly 1023, become the number routed in the `next` context."""
+    if not Path("/usr/share/sip-tester/dtmf_2833_pound.pcap").exists():
+        pytest.skip("SIPp's DTMF captures are not installed (Debian sip-tester ships them)")
+    res = sipp(
+        "dtmf_1023_uac", pbx.sip_addr, inf=write_users_csv(tmp_path / "caller.csv", ["1002"]),
+        calls=1, rate=1, workdir=tmp_path, keys={"callee": "713"}, timeout=40,
+    )  # fmt: skip
+    assert res.clean and res.successful == 1, res.explain() + pbx.log(30)
+    text = pbx.log_file.read_text(errors="replace")
+    lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
+    gotos = [x for x in lines if x.get("event") == "app_call_goto" and x.get("context") == "keyed"]
+    assert [g["dialled"] for g in gotos] == ["1023"], pbx.log(30)

@@ -68,7 +68,7 @@ def test_wrong_pin_is_refused_and_spoken(hd_pbx: Pbx) -> None:
 
 def test_sipp_dials_star35_ext_and_keys_the_pin_from_its_rfc2833_captures(tmp_path: Path) -> None:
     """The interactive form from a SIPp phone: `*35*1023`, the PBX asks for the PIN, SIPp replays
-    its RFC 4733 captures of 1, 0, 2, 3 and # (hotdesk_pin_uac.xml), the PBX logs 1023 in on the
+    its RFC 4733 captures of 1, 0, 2, 3 and # (dtmf_1023_uac.xml), the PBX logs 1023 in on the
     calling device and hangs up after the confirmation."""
     if not Path("/usr/share/sip-tester/dtmf_2833_pound.pcap").exists():
         pytest.skip("SIPp's DTMF captures are not installed (Debian sip-tester ships them)")
@@ -78,7 +78,7 @@ def test_sipp_dials_star35_ext_and_keys_the_pin_from_its_rfc2833_captures(tmp_pa
     pbx.start()
     try:
         res = sipp(
-            "hotdesk_pin_uac", pbx.sip_addr, inf=write_users_csv(tmp_path / "caller.csv", ["1000"]),
+            "dtmf_1023_uac", pbx.sip_addr, inf=write_users_csv(tmp_path / "caller.csv", ["1000"]),
             calls=1, rate=1, workdir=tmp_path, keys={"callee": "*35*1023"}, timeout=40,
         )  # fmt: skip
         assert res.clean and res.successful == 1, res.explain() + pbx.log(30)
