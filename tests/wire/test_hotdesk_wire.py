@@ -3,12 +3,14 @@ received, the session in the API, calls for the user ringing that phone, and a r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import REPO, Pbx, password_of, sipp, write_users_csv
+from harness import REPO, Pbx, free_port, password_of, sipp, start_sipp, write_users_csv
 from media_ua import MediaUA
+from test_calls_wire import register_callee
 
 PLAN = """\
 default:
@@ -86,3 +88,30 @@ def test_sipp_dials_star35_ext_and_keys_the_pin_from_its_rfc2833_captures(tmp_pa
         assert '"event": "hotdesk_login"' in pbx.log_file.read_text(errors="replace"), pbx.log(30)
     finally:
         pbx.stop()
+
+
+def test_identity_switch_on_one_phone_calls_out_as_the_last_login(hd_pbx: Pbx, tmp_path: Path) -> None:
+    """Hot identity switch: `*35*1001*<pin>` then `*35*1002*<pin>` on phone 1000; the second login
+    replaces the first there, and the phone's next call presents 1002 (a SIPp phone of 1001's
+    receives it)."""
+    star35(hd_pbx, "1000", "*35*1001*1001")
+    assert sessions(hd_pbx) == [("1001", "1000")]
+    heard = star35(hd_pbx, "1000", "*35*1002*1002")
+    assert heard.startswith(prompt("logged_in_as", "num_1", "num_0", "num_0", "num_2"))
+    assert sessions(hd_pbx) == [("1002", "1000")]  # 1001 is no longer on this phone
+    port = free_port()
+    csv = register_callee(hd_pbx, tmp_path, port, user="1001")  # 1001's own phone (fixed user)
+    callee = start_sipp("call_uas", hd_pbx.sip_addr, inf=csv, calls=1, workdir=tmp_path, local_port=port,
+                        timeout=30, name="callee", trace_msg=True)  # fmt: skip
+    u = MediaUA("1000", password_of("1000"), hd_pbx.sip_addr)
+    try:
+        u.call("1001")
+        u.hang_up()
+        result = callee.wait(timeout=15)
+    finally:
+        u.close()
+        if callee.running():
+            callee.stop()
+    assert result.successful == 1, result.explain() + hd_pbx.log(20)
+    invite = next(m for m in callee.messages().split("\n\n") if "INVITE sip:" in m)
+    assert re.search(r"^From: .*<sip:1002@", invite, re.M), invite  # the phone called as 1002
