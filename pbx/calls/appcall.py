@@ -179,7 +179,8 @@ class AppFlow:
             app.negotiated = found[1]
             self._open()
         app.state = AppState.RUNNING
-        logger.info("app_call_running", call_id=app.id, program=type(app.program).__name__)
+        # call_answered_by_pbx said it at info already
+        logger.debug("app_call_running", call_id=app.id, program=type(app.program).__name__)
         self.run(app.program.start(now), now, wall)
 
     # --- running the program ------------------------------------------------------------------------

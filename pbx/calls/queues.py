@@ -152,7 +152,7 @@ class QueueCalls:
         since = app.data.get("queue_since")  # a requeued caller keeps their original arrival
         at = float(since) if isinstance(since, int | float) else None
         self.handle(ev.CallerJoined(app.id, queue, app.caller, caller.display, did, since=at), now, wall)
-        logger.info("queue_joined", call_id=app.id, queue=queue)
+        logger.debug("queue_joined", call_id=app.id, queue=queue)  # queue_position follows at info
 
     def caller_gone(self, call_id: str, now: float, wall: float) -> None:
         if self.waiting.pop(call_id, None) is not None:
@@ -248,7 +248,7 @@ class QueueCalls:
         self.waiting.pop(o.call_id, None)
         self.joined[o.call_id] = o.offer_agent
         self.joined_queue[o.call_id] = self.offer_queue.pop((o.call_id, o.offer_agent), "")
-        logger.info("queue_connected", call_id=o.call_id, agent=o.offer_agent)
+        logger.debug("queue_connected", call_id=o.call_id, agent=o.offer_agent)  # queue_answered is at info
 
     # --- call-backs (OP 3.6, VC 4.2) ------------------------------------------------------------------
     def request_callback(self, flow: AppFlow, queue: str, now: float, wall: float) -> Callback:
