@@ -129,7 +129,9 @@ class AgentOffers:
         lang = self.m.config.media.language
         app = AppCall(call.id, leg, call.caller, call.callee, lang, port, QueueProgram(queue), call.started,
                       call.started_wall)  # fmt: skip
-        app.data["queue_since"] = call.started
+        target = self.m.config.queue(queue)
+        if target is None or target.requeue_keeps_place:
+            app.data["queue_since"] = call.started  # else they join at the back, as a new caller
         flow = AppFlow(self.m, app)
         flow.caller = caller
         app.negotiated = found[1] if found is not None else None

@@ -301,6 +301,7 @@ class Queue(PbxModel):
     music: str | None = None  # what waiting callers hear (a media name); the media layer's default
     language: Literal["nl", "en"] | None = None  # of the announcements; None: media.language
     callback_key: Literal["1"] | None = None  # "press 1 to be called back" while waiting (OP 3.6)
+    requeue_keeps_place: bool = True  # a call requeued here keeps its first arrival time (VC 2.1.2)
 
     @model_validator(mode="after")
     def _penalties_of_members(self) -> Self:

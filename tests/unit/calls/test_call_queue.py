@@ -3,6 +3,7 @@ offered to the agent (with the queue in the INVITE), joined by re-INVITE, wrap-u
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -197,7 +198,26 @@ def test_the_reconciler_frees_an_agent_stuck_on_a_call_that_does_not_exist(net: 
     assert net.core.acd.repairs.get("stale_call") == 1
 
 
-def test_requeue_puts_an_answered_call_into_another_queue_with_its_place(net: Net) -> None:
+@pytest.mark.parametrize("keeps", [True, False])
+def test_requeue_puts_an_answered_call_into_another_queue_with_its_place(tmp_path: Path, keeps: bool) -> None:
+    """The caller keeps their first arrival time in the target queue, unless that queue says
+    `requeue_keeps_place: false` (then they join at the back, arriving now)."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    if not keeps:
+        q = tmp_path / "config" / "queues.yaml"
+        q.write_text(
+            q.read_text().replace(
+                "    label: Intercollegiaal\n", "    label: Intercollegiaal\n    requeue_keeps_place: false\n"
+            )
+        )
+    net = Net()
+    cfg = load_config(tmp_path / "config")
+    target = cfg.queue("Intercollegiaal")
+    assert target is not None and target.requeue_keeps_place is keeps
+    net.core = PbxCore(
+        cfg, net.clock.now(), net.clock.wall(), dialplan=load_dialplans(ROOT / "dialplans", cfg)
+    )
+    net.core.set_local([("udp", "127.0.0.1", 5060)])
     caller, agent, other = Phone(net, "201", 5071), Phone(net, "202", 5072), Phone(net, "203", 5073)
     for p in (caller, agent, other):
         p.register()
@@ -233,7 +253,11 @@ def test_requeue_puts_an_answered_call_into_another_queue_with_its_place(net: Ne
 
     [w] = waiting(net.core.acd, "Intercollegiaal", net.clock.now())
     assert w.call_id == call_id
-    assert net.core.acd.calls[call_id].since <= net.clock.now() - 40  # the original arrival: the place
+    since = net.core.acd.calls[call_id].since
+    if keeps:
+        assert since <= net.clock.now() - 40  # the original arrival: the place
+    else:
+        assert since >= net.clock.now() - 1  # arrived now, at the back
     other_inv = other.dial("*45*302")
     other.ack(other_inv, other.take_resp(200))
     offer2 = other.take_req("INVITE")  # the login made 203 available: the waiting caller is offered
