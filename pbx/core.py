@@ -108,6 +108,14 @@ class PbxCore:
             elif d.ha1 is not None:
                 creds[d.username] = Credential(d.username, ha1_md5=d.ha1.lower())
         self.credentials = creds
+        # INVITEs may also authenticate as a trunk (inbound_digest); REGISTER never can.
+        self.trunk_users = {t.username: t.name for t in config.trunks if t.inbound_digest and t.username}
+        self.invite_credentials = dict(creds)
+        for t in config.trunks:
+            if t.inbound_digest and t.username and t.password:
+                self.invite_credentials[t.username] = Credential.from_password(
+                    t.username, sip.realm, t.password
+                )
         auth = DigestAuth(
             realm=sip.realm,
             secret=(config.auth.secret or "").encode(),
@@ -383,7 +391,9 @@ class PbxCore:
         header = req.headers.get("proxy-authorization")
         if header is None:
             return self._reply(req, 407, extra=self._challenge("proxy-authenticate", now))
-        result, user = self.auth.verify(req.method, header, self.credentials.get, now, request_uri=req.uri)
+        result, user = self.auth.verify(
+            req.method, header, self.invite_credentials.get, now, request_uri=req.uri
+        )
         self.stats.auth_results[result.name.lower()] += 1
         if result is not AuthResult.OK:
             if result.is_failure:
@@ -394,6 +404,10 @@ class PbxCore:
         assert user is not None
         if req.to.tag:  # authenticated, but for a dialog we do not have
             effects.extend(self.b2bua.on_request(req, now, wall))
+            return None
+        trunk = self.trunk_users.get(user)
+        if trunk is not None:  # the carrier proved who it is with the trunk's credentials
+            effects.extend(self.b2bua.on_trunk_invite(req, source, trunk, now, wall))
             return None
         effects.extend(self.b2bua.on_invite(req, source, user, now, wall))
         return None

@@ -356,6 +356,8 @@ with warnings.catch_warnings():
         register: bool = False
         register_expires: int = Field(default=600, ge=60, le=86400)
         match: tuple[Cidr, ...] = ()  # source addresses it calls in from
+        # also recognise its INVITEs by digest: the carrier answers our 407 with username/password
+        inbound_digest: bool = False
         prefixes: tuple[Prefix, ...] = ()  # dialled numbers starting with these go out here
         pai: bool = True  # also present the caller's number in P-Asserted-Identity (RFC 3325)
         default_number: PhoneNumber | None = (
@@ -368,6 +370,10 @@ with warnings.catch_warnings():
                 given = "username" if self.username is not None else "password"
                 missing = "password" if self.username is not None else "username"
                 raise_issues([((given,), f"{given} given without {missing}")])
+            if self.inbound_digest and self.username is None:
+                raise_issues(
+                    [(("inbound_digest",), "inbound_digest needs the trunk's username and password")]
+                )
             return self
 
 
@@ -440,6 +446,15 @@ def cross_references(cfg: Config) -> list[Issue]:
     issues += _unique([t.name for t in cfg.trunks], "trunks", "name", "trunk name")
     known_users = set(extensions)
     queue_names = {q.name for q in cfg.queues}
+    device_names = {d.username for d in cfg.devices}
+    for i, t in enumerate(cfg.trunks):
+        if t.inbound_digest and t.username in device_names:
+            issues.append(
+                (
+                    ("trunks", i, "username"),
+                    f"'{t.username}' is also a device: digest could not tell them apart",
+                )
+            )
 
     for i, ext in enumerate(extensions):
         if ext in cfg.emergency_numbers:

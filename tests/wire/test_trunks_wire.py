@@ -9,6 +9,7 @@ dialplan's from-trunk context rings the user, whose phone sees the outside calle
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ trunks:
     port: {port}
     username: acct
     password: trunkpw
+    inbound_digest: true
     prefixes: ["0"]
 """
 
@@ -125,6 +127,41 @@ def test_call_in_from_the_carrier_by_did(trunk_pbx: tuple[Pbx, int], tmp_path: P
     detail = f"{carrier.explain()}\n--- phone:\n{callee.explain()}\n{pbx.log(30)}"
     assert carrier.clean and carrier.successful == calls, detail
     assert callee.successful == calls and callee.failed == 0, detail
+
+
+def test_call_in_from_another_address_recognised_by_the_trunks_digest(
+    trunk_pbx: tuple[Pbx, int], tmp_path: Path
+) -> None:
+    """inbound_digest: the carrier calls from an address that is not the trunk's, answers the 407
+    with the trunk's credentials (acct / trunkpw), and the call is routed by DID as the trunk's."""
+    pbx, _ = trunk_pbx
+    phone_port = free_port()
+    callee_csv = register_callee(pbx, tmp_path, phone_port, user="1001")
+    phone = start_sipp(
+        "call_uas", pbx.sip_addr, inf=callee_csv, calls=1, workdir=tmp_path,
+        local_port=phone_port, timeout=40, name="phone", trace_msg=True,
+    )  # fmt: skip
+    acct = write_users_csv(tmp_path / "acct.csv", ["acct"], lambda _: "trunkpw")
+    try:
+        carrier = sipp(
+            "call_uac", pbx.sip_addr, inf=acct, calls=1, rate=1, workdir=tmp_path,
+            keys={"callee": "+31534801001"}, timeout=30, extra=["-d", "100"],
+        )  # fmt: skip
+        wait_until(lambda: not phone.running(), 10, "the phone SIPp to finish")
+        callee = phone.wait(timeout=1)
+    finally:
+        if phone.running():
+            phone.stop()
+    detail = f"{carrier.explain()}\n--- phone:\n{callee.explain()}\n{pbx.log(30)}"
+    assert carrier.clean and carrier.successful == 1, detail
+    assert callee.successful == 1 and callee.failed == 0, detail
+    records = log_records(pbx)
+    started = [r for r in records if r.get("event") == "call_started" and r.get("dialled") == "+31534801001"]
+    assert [(r.get("caller"), r.get("trunk")) for r in started] == [("trunk:carrier", "carrier")], detail
+
+
+def log_records(pbx: Pbx) -> list[dict[str, object]]:
+    return [json.loads(x) for x in pbx.log_file.read_text(errors="replace").splitlines() if x.startswith("{")]
 
 
 def test_unknown_did_is_refused_and_never_sent_back_out(trunk_pbx: tuple[Pbx, int], tmp_path: Path) -> None:

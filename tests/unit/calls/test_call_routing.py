@@ -177,6 +177,41 @@ def test_inbound_call_routed_by_did_without_a_challenge() -> None:
     assert (call.direction, call.did, call.trunk) == ("inbound", "+31534800203", "carrier")
 
 
+def digest_carrier_config(inbound_digest: bool) -> Config:
+    cfg = load_config(ROOT / "config")
+    trunk = Trunk(name="carrier", host="127.0.0.1", port=5090, prefixes=("0",), username="acct",
+                  password="secretacct", inbound_digest=inbound_digest)  # fmt: skip
+    return cfg.model_copy(update={"trunks": (trunk,)})
+
+
+def test_inbound_call_recognised_by_the_trunks_digest_from_another_address() -> None:
+    """inbound_digest: a carrier calling from an address that is not the trunk's answers the 407
+    with the trunk's credentials, and the call is the trunk's (routed by DID in from-trunk)."""
+    net = routed_net(config=digest_carrier_config(True))
+    callee = Phone(net, "203", 5073)
+    callee.register()
+    carrier = Phone(net, "acct", 5999)  # not 127.0.0.1:5090; digest password "secretacct"
+    carrier.dial("+31534800203")
+    carrier.take_resp(100)
+    binv = callee.take_req("INVITE")
+    assert user_part(binv.headers.get("from") or "") == "acct"
+    call = next(iter(net.core.b2bua._calls.values()))
+    assert (call.direction, call.did, call.trunk) == ("inbound", "+31534800203", "carrier")
+
+
+@pytest.mark.parametrize("inbound_digest", [True, False])
+def test_trunk_digest_refused_with_a_wrong_password_or_when_not_enabled(inbound_digest: bool) -> None:
+    cfg = digest_carrier_config(inbound_digest)
+    if inbound_digest:  # the right user name with another password
+        trunk = cfg.trunks[0].model_copy(update={"password": "wrong"})
+        cfg = cfg.model_copy(update={"trunks": (trunk,)})
+    net = routed_net(config=cfg)
+    carrier = Phone(net, "acct", 5999)
+    carrier.dial("+31534800203")
+    assert carrier.take_resp(407)  # challenged again: no call
+    assert net.core.b2bua.count() == 0
+
+
 def test_inbound_call_cannot_go_back_out_through_a_trunk() -> None:
     net = routed_net()
     carrier = Phone(net, "carrier", 5090)

@@ -280,6 +280,30 @@ def test_trunk_username_without_password(problems: Write) -> None:
     assert problems(trunks=text) == ["cfg/trunks.yaml:2: trunks[0].username: username given without password"]
 
 
+def test_trunk_inbound_digest_needs_credentials(problems: Write) -> None:
+    text = """\
+        trunks:
+          - {name: carrier, host: sip.example.net, inbound_digest: true}
+        """
+    assert problems(trunks=text) == [
+        "cfg/trunks.yaml:2: trunks[0].inbound_digest: inbound_digest needs the trunk's username and password"
+    ]
+
+
+def test_trunk_inbound_digest_username_of_a_device(problems: Write) -> None:
+    text = """\
+        trunks:
+          - {name: carrier, host: sip.example.net, username: "201", password: pw, inbound_digest: true}
+        """
+    devices = """\
+        devices:
+          - {username: "201", password: secret201}
+        """
+    assert problems(trunks=text, devices=devices) == [
+        "cfg/trunks.yaml:2: trunks[0].username: '201' is also a device: digest could not tell them apart"
+    ]
+
+
 def test_all_problems_reported_across_files(problems: Write) -> None:
     pbx = """\
         sip:
