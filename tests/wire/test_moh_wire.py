@@ -3,27 +3,24 @@ caller holds, the PBX re-INVITEs the held baresip to its own media and streams t
 (seen in baresip's own log: the stream switches to the PBX's RTP port), resume brings the
 caller's stream back, and both are still in the call until the caller hangs up.
 
-Known limit (docs/media-calls.md): baresip 1.0.0 does not reset its receive state when the
-stream's SSRC changes mid-call, so depending on the random sequence number and timestamp of the
-PBX's stream it drops the music as "too late" (jitter buffer) or "timestamp wraps backwards";
-its `sndfile` recording then lacks the music (seen in most runs). So this test does NOT check
-that the music was heard sample by sample; it checks that the PBX's stream reached the phone."""
+Known limit (docs/media-calls.md): baresip 1.0.0's `sndfile` recording stops at the first
+mid-call re-INVITE, with or without the PBX's music (measured), so no recording can show audio
+after a hold. This test checks that the PBX's stream reached the phone (baresip logs the switch
+of the stream it receives); the music itself is checked byte for byte at a held MediaUA below."""
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from baresip_kit import Baresip, find_baresip
-from harness import REPO, Pbx, free_port, password_of, sipp, start_sipp, tail, write_users_csv
+from harness import REPO, Pbx, free_port, password_of, sipp, start_sipp, tail, wait_until, write_users_csv
 from media_ua import MediaUA
 
 from pbx.config import load_config
 
-HOLD_SECONDS = 3.0
 MOH = REPO / "sounds" / "moh" / "default.ul"
 SWITCH = re.compile(r"SSRC changed 0x[0-9a-f]+ -> 0x[0-9a-f]+ \(\d+ bytes from 127\.0\.0\.1:(\d+)\)")
 
@@ -40,6 +37,11 @@ def wait_log(pbx: Pbx, event: str, what: str) -> None:
     pbx.wait_for(lambda: f'"event": "{event}"' in pbx.log_file.read_text(errors="replace") or None, what, 10)
 
 
+def wait_switches(phone: Baresip, n: int, what: str) -> None:
+    """Until baresip has logged `n` switches of the stream it receives (it logs each one)."""
+    wait_until(lambda: len(SWITCH.findall(phone.log.read_text(errors="replace"))) >= n or None, 10, what)
+
+
 def test_held_baresip_gets_the_pbx_music_stream_then_resume(pbx: Pbx, tmp_path: Path) -> None:
     binary, modules, why = find_baresip()
     if binary is None or modules is None:
@@ -53,16 +55,15 @@ def test_held_baresip_gets_the_pbx_music_stream_then_resume(pbx: Pbx, tmp_path: 
         caller.dial("1001")
         for phone in (caller, callee):
             phone.wait_event("CALL_ESTABLISHED")
-            phone.wait_event("CALL_RTPESTAB")
-        time.sleep(1.0)  # the two talk directly first
+            phone.wait_event("CALL_RTPESTAB")  # the two talk directly first
         mark = caller.mark(), callee.mark()
         caller.command("hold")
         # the PBX answers the hold itself and re-INVITEs the callee to its own media (music)
         wait_log(pbx, "call_held", "the PBX took the hold")
-        time.sleep(HOLD_SECONDS)  # the held phone listens to the music this long
+        wait_switches(callee, 1, "the held phone receiving the PBX's music")
         caller.command("resume")
         wait_log(pbx, "call_resumed", "the PBX relayed the resume")
-        time.sleep(1.5)  # the two phones talk directly again
+        wait_switches(callee, 2, "the caller's stream back at the callee")
         left = [e for e in caller.event_types(mark[0]) + callee.event_types(mark[1]) if e == "CALL_CLOSED"]
         assert left == [], "a phone left the call during hold/resume"
         caller.command("hangup")
