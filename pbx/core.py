@@ -598,17 +598,27 @@ class PbxCore:
             return []
         return []
 
+    def _origin(self, dest: Addr) -> tuple[str, str] | None:
+        """For a request of our own to `dest`: our host:port on its transport and a fresh Via
+        (None: we do not listen on that transport)."""
+        local = next((lt for lt in self.local if lt[0] == dest.transport), None)
+        if local is None:
+            return None
+        lhost = f"[{local[1]}]" if ":" in local[1] else local[1]
+        me = f"{lhost}:{local[2]}"
+        return me, f"SIP/2.0/{dest.transport.upper()} {me};branch={new_branch()};rport"
+
     def _qualify_send(self, b: Binding, now: float) -> list[Effect]:
         """OPTIONS to a registered contact (Asterisk's qualify): sent to where it registered from."""
         dest = b.target
-        local = next((lt for lt in self.local if lt[0] == dest.transport), None)
-        if local is None:
+        origin = self._origin(dest)
+        if origin is None:
             return []
-        lhost = f"[{local[1]}]" if ":" in local[1] else local[1]
+        me, via = origin
         h = Headers()
-        h.add("via", f"SIP/2.0/{dest.transport.upper()} {lhost}:{local[2]};branch={new_branch()};rport")
+        h.add("via", via)
         h.add("max-forwards", "70")
-        h.add("from", f"<sip:pbx@{lhost}:{local[2]}>;tag={secrets.token_hex(6)}")
+        h.add("from", f"<sip:pbx@{me}>;tag={secrets.token_hex(6)}")
         h.add("to", f"<{b.uri}>")
         h.add("call-id", secrets.token_hex(12))
         h.add("cseq", "1 OPTIONS")
@@ -630,13 +640,11 @@ class PbxCore:
 
     def _notify_send(self, b: Binding, user: str | None, now: float) -> list[Effect]:
         dest = b.target
-        local = next((lt for lt in self.local if lt[0] == dest.transport), None)
-        if local is None:
+        origin = self._origin(dest)
+        if origin is None:
             return []
-        lhost = f"[{local[1]}]" if ":" in local[1] else local[1]
-        me = f"{lhost}:{local[2]}"
+        me, via = origin
         call_id = secrets.token_hex(12)
-        via = f"SIP/2.0/{dest.transport.upper()} {me};branch={new_branch()};rport"
         tag = secrets.token_hex(6)
         to = f"sip:{b.aor}@{me}"
         req = check_sync(b.uri, to, user, via, f"sip:pbx@{me}", tag, call_id, self.server_name)
